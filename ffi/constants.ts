@@ -1,0 +1,158 @@
+/**
+ * Kernel constants for mount(2), the new mount API, open(2) and fcntl(2).
+ *
+ * The values are the Linux ABI for x86_64 and aarch64, where they agree. They
+ * are plain numbers, so they combine with `|` like their C counterparts.
+ *
+ * @module
+ */
+
+// mount(2) flags (MS_*), from <linux/mount.h>.
+
+/** Mount read-only. */
+export const MS_RDONLY = 0x1;
+/** Ignore set-user-ID and set-group-ID bits. */
+export const MS_NOSUID = 0x2;
+/** Disallow access to device special files. */
+export const MS_NODEV = 0x4;
+/** Disallow program execution. */
+export const MS_NOEXEC = 0x8;
+/** Writes are synced at once. */
+export const MS_SYNCHRONOUS = 0x10;
+/** Alter the flags of a mounted filesystem. */
+export const MS_REMOUNT = 0x20;
+/** Allow mandatory locks (removed from current kernels). */
+export const MS_MANDLOCK = 0x40;
+/** Directory modifications are synchronous. */
+export const MS_DIRSYNC = 0x80;
+/** Do not follow symbolic links when resolving paths. */
+export const MS_NOSYMFOLLOW = 0x100;
+/** Do not update access times. */
+export const MS_NOATIME = 0x400;
+/** Do not update directory access times. */
+export const MS_NODIRATIME = 0x800;
+/** Create a bind mount. */
+export const MS_BIND = 0x1000;
+/** Move a subtree. */
+export const MS_MOVE = 0x2000;
+/** Apply recursively (with `MS_BIND`: a recursive bind, "rbind"). */
+export const MS_REC = 0x4000;
+/** Suppress some kernel warnings. */
+export const MS_SILENT = 0x8000;
+/** The filesystem supports POSIX ACLs (set by the kernel). */
+export const MS_POSIXACL = 0x10000;
+/** Propagation: unbindable. */
+export const MS_UNBINDABLE = 0x20000;
+/** Propagation: private. */
+export const MS_PRIVATE = 0x40000;
+/** Propagation: slave. */
+export const MS_SLAVE = 0x80000;
+/** Propagation: shared. */
+export const MS_SHARED = 0x100000;
+/** Update access times relative to modify or change time. */
+export const MS_RELATIME = 0x200000;
+/** Update the i_version field on every change. */
+export const MS_I_VERSION = 0x800000;
+/** Always update access times. */
+export const MS_STRICTATIME = 0x1000000;
+/** Keep timestamp updates in memory. */
+export const MS_LAZYTIME = 0x2000000;
+
+// umount2(2) flags.
+
+/** Force an unmount. */
+export const MNT_FORCE = 0x1;
+/** Lazy unmount: detach now, clean up when no longer busy. */
+export const MNT_DETACH = 0x2;
+/** Mark the mount as expired. */
+export const MNT_EXPIRE = 0x4;
+/** Do not follow a symbolic link at the target. */
+export const UMOUNT_NOFOLLOW = 0x8;
+
+// mount_setattr(2) attributes (MOUNT_ATTR_*).
+
+/** Mount read-only. */
+export const MOUNT_ATTR_RDONLY = 0x1;
+/** Ignore set-user-ID and set-group-ID bits. */
+export const MOUNT_ATTR_NOSUID = 0x2;
+/** Disallow access to device special files. */
+export const MOUNT_ATTR_NODEV = 0x4;
+/** Disallow program execution. */
+export const MOUNT_ATTR_NOEXEC = 0x8;
+/** The mask of the access-time setting, cleared before one is set. */
+export const MOUNT_ATTR__ATIME = 0x70;
+/** Update access times relative to modify or change time (the default). */
+export const MOUNT_ATTR_RELATIME = 0x0;
+/** Do not update access times. */
+export const MOUNT_ATTR_NOATIME = 0x10;
+/** Always update access times. */
+export const MOUNT_ATTR_STRICTATIME = 0x20;
+/** Do not update directory access times. */
+export const MOUNT_ATTR_NODIRATIME = 0x80;
+/** Make an id-mapped mount with the user namespace in `userns_fd`. */
+export const MOUNT_ATTR_IDMAP = 0x100000;
+/** Do not follow symbolic links. */
+export const MOUNT_ATTR_NOSYMFOLLOW = 0x200000;
+/** The size of the first version of `struct mount_attr`. */
+export const MOUNT_ATTR_SIZE_VER0 = 32;
+
+// open_tree(2) flags.
+
+/** Clone the tree into a new, detached mount. */
+export const OPEN_TREE_CLONE = 0x1;
+/** Set close-on-exec on the new fd (equal to `O_CLOEXEC`). */
+export const OPEN_TREE_CLOEXEC = 0o2000000;
+
+// *at(2) flags.
+
+/** The current working directory, as a dirfd. */
+export const AT_FDCWD: number = -100;
+/** Do not follow a symbolic link at the end of the path. */
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+/** Do not trigger an automount at the end of the path. */
+export const AT_NO_AUTOMOUNT = 0x800;
+/** Operate on the dirfd itself when the path is empty. */
+export const AT_EMPTY_PATH = 0x1000;
+/** Apply to the whole subtree. */
+export const AT_RECURSIVE = 0x8000;
+
+// move_mount(2) flags.
+
+/** Follow symbolic links on the source path. */
+export const MOVE_MOUNT_F_SYMLINKS = 0x1;
+/** Follow automounts on the source path. */
+export const MOVE_MOUNT_F_AUTOMOUNTS = 0x2;
+/** The source is the dirfd itself (empty path). */
+export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+/** Follow symbolic links on the target path. */
+export const MOVE_MOUNT_T_SYMLINKS = 0x10;
+/** Follow automounts on the target path. */
+export const MOVE_MOUNT_T_AUTOMOUNTS = 0x20;
+/** The target is the dirfd itself (empty path). */
+export const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
+
+// open(2) and fcntl(2).
+
+/** Open for reading only. */
+export const O_RDONLY = 0x0;
+/** Open for writing only. */
+export const O_WRONLY = 0x1;
+/** Open a path without opening the file itself. */
+export const O_PATH = 0o10000000;
+/** Close the fd on execve(2). */
+export const O_CLOEXEC = 0o2000000;
+/** Duplicate an fd, with close-on-exec set on the copy. */
+export const F_DUPFD_CLOEXEC = 1030;
+/** Read the fd flags. */
+export const F_GETFD = 1;
+/** The close-on-exec bit in the fd flags. */
+export const FD_CLOEXEC = 1;
+
+// Namespaces.
+
+/** The `CLONE_NEWUSER` namespace type, as `NS_GET_NSTYPE` reports it. */
+export const CLONE_NEWUSER = 0x10000000;
+/** The `CLONE_NEWNS` (mount) namespace type. */
+export const CLONE_NEWNS = 0x20000;
+/** ioctl(2) request on an nsfs fd that returns its namespace type. */
+export const NS_GET_NSTYPE = 0xb703;

@@ -1,0 +1,82 @@
+/**
+ * The error type of every failed mount operation.
+ *
+ * @module
+ */
+
+import { errnoDescription, errnoName } from "./errno.ts";
+
+/** What a {@linkcode MountError} is built from. */
+export interface MountErrorOptions {
+  /** The errno value of the failed call, if a syscall failed. */
+  errno?: number;
+  /** The mount source involved, for the message. */
+  source?: string;
+  /** The mount target involved, for the message. */
+  target?: string;
+  /** The reason, when it is not an errno (the errno's description by default). */
+  detail?: string;
+  /** A hint appended to the message, such as a likely cause. */
+  hint?: string;
+  /** The error this one wraps. */
+  cause?: unknown;
+}
+
+/**
+ * A failed mount operation: which operation failed, why, and on what.
+ *
+ * The message reads like runc's: the operation, then `src=` and `dst=`, then
+ * the reason after a colon, for example
+ * `open_tree(OPEN_TREE_CLONE) src=/data: ENOENT: No such file or directory`.
+ *
+ * @example Inspect a failure
+ * ```ts
+ * import { MountError, mountFd, MS_BIND } from "../mod.ts";
+ *
+ * try {
+ *   await mountFd({ source: "/nonexistent", destination: "/mnt", flags: MS_BIND });
+ * } catch (error) {
+ *   if (error instanceof MountError && error.code === "ENOENT") {
+ *     console.log(`${error.op} failed: no such source`);
+ *   }
+ * }
+ * ```
+ */
+export class MountError extends Error {
+  /** The operation that failed, such as `"mount_setattr"` or `"move_mount"`. */
+  readonly op: string;
+  /** The errno name, such as `"EINVAL"`, when a syscall failed. */
+  readonly code?: string;
+  /** The errno value, when a syscall failed. */
+  readonly errno?: number;
+  /** The mount source involved. */
+  readonly source?: string;
+  /** The mount target involved. */
+  readonly target?: string;
+
+  /**
+   * Builds an error for `op`.
+   *
+   * @param op The operation that failed.
+   * @param options The errno, the paths involved and the reason.
+   */
+  constructor(op: string, options: MountErrorOptions = {}) {
+    const { errno, source, target, hint, cause } = options;
+    const code = errno === undefined ? undefined : errnoName(errno);
+    let reason = options.detail ??
+      (errno === undefined ? "failed" : errnoDescription(errno));
+    if (code !== undefined) reason = `${code}: ${reason}`;
+    if (hint) reason += ` ${hint}`;
+    const where = [
+      source === undefined ? "" : `src=${source}`,
+      target === undefined ? "" : `dst=${target}`,
+    ].filter(Boolean).join(", ");
+    super(`${op}${where ? " " + where : ""}: ${reason}`, { cause });
+    this.name = "MountError";
+    this.op = op;
+    if (code !== undefined) this.code = code;
+    if (errno !== undefined) this.errno = errno;
+    if (source !== undefined) this.source = source;
+    if (target !== undefined) this.target = target;
+  }
+}
