@@ -1,0 +1,192 @@
+/**
+ * Id mappings: checks the kernel would make later, made early and named.
+ *
+ * @module
+ */
+
+import { describe } from "./errors.ts";
+import type { IDMap } from "./mount.ts";
+
+/**
+ * The uid and gid mappings of a user namespace.
+ *
+ * @example The usual rootless range
+ * ```ts
+ * import type { Mapping } from "../mod.ts";
+ * const mapping: Mapping = {
+ *   uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ *   gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ * };
+ * ```
+ */
+export interface Mapping {
+  /** The uid ranges. */
+  uidMappings: IDMap[];
+  /** The gid ranges. */
+  gidMappings: IDMap[];
+}
+
+/** The most entries a `uid_map` or `gid_map` may hold (Linux 4.15 and later). */
+export const MAX_ID_MAP_ENTRIES = 340;
+
+const ID_LIMIT = 2 ** 32;
+
+function checkNumber(value: unknown, field: string, min: number): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < min ||
+    value >= ID_LIMIT - 1 + min
+  ) {
+    const range = min === 0 ? "0 to 4294967294" : "1 to 4294967295";
+    throw new TypeError(
+      `Invalid ${field}: expected an integer from ${range}, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+function checkOverlap(maps: IDMap[], field: string, side: keyof IDMap): void {
+  if (maps.length < 2) return;
+  const order = maps.map((_, i) => i).sort((a, b) => maps[a][side] - maps[b][side]);
+  for (let k = 1; k < order.length; k++) {
+    const prev = maps[order[k - 1]];
+    if (prev[side] + prev.size > maps[order[k]][side]) {
+      const [i, j] = [order[k - 1], order[k]].sort((a, b) => a - b);
+      throw new TypeError(
+        `Invalid ${field}: entries ${i} and ${j} overlap in ${side}`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks a list of id ranges as the kernel checks a `uid_map` write: 1 to 340
+ * entries of integer ids below 2^32 - 1, sizes of at least 1, `id + size`
+ * below 2^32, and no two ranges overlapping on either side.
+ *
+ * @param maps The list.
+ * @param field Its name, for the error message, such as
+ * `"idMapping.uidMappings"`.
+ * @returns `maps`, typed.
+ * @throws {TypeError} Naming the bad field, such as
+ * `Invalid idMapping.uidMappings[0].size: expected an integer from 1 to
+ * 4294967295, got 0`.
+ *
+ * @example Check a mapping
+ * ```ts ignore
+ * import { checkIDMaps } from "./idmap.ts";
+ * checkIDMaps([{ containerID: 0, hostID: 1000, size: 1 }], "uidMappings");
+ * ```
+ */
+export function checkIDMaps(maps: unknown, field: string): IDMap[] {
+  if (!Array.isArray(maps)) {
+    throw new TypeError(
+      `Invalid ${field}: expected an array of { containerID, hostID, size }, got ${describe(maps)}`,
+    );
+  }
+  if (maps.length === 0) {
+    throw new TypeError(`Invalid ${field}: needs at least one entry`);
+  }
+  if (maps.length > MAX_ID_MAP_ENTRIES) {
+    throw new TypeError(
+      `Invalid ${field}: the kernel takes at most ${MAX_ID_MAP_ENTRIES} entries, got ${maps.length}`,
+    );
+  }
+  for (let i = 0; i < maps.length; i++) {
+    const entry: unknown = maps[i];
+    const name = `${field}[${i}]`;
+    if (typeof entry !== "object" || entry === null) {
+      throw new TypeError(
+        `Invalid ${name}: expected { containerID, hostID, size }, got ${describe(entry)}`,
+      );
+    }
+    const { containerID, hostID, size } = entry as Record<string, unknown>;
+    const size_ = checkNumber(size, `${name}.size`, 1);
+    for (const [key, id] of [["containerID", containerID], ["hostID", hostID]] as const) {
+      if (checkNumber(id, `${name}.${key}`, 0) + size_ >= ID_LIMIT) {
+        throw new TypeError(
+          `Invalid ${name}: ${key} + size must be below 2^32, got ${(id as number) + size_}`,
+        );
+      }
+    }
+  }
+  checkOverlap(maps, field, "containerID");
+  checkOverlap(maps, field, "hostID");
+  return maps;
+}
+
+/**
+ * Checks both lists of a mapping with {@linkcode checkIDMaps}.
+ *
+ * @param mapping The mapping.
+ * @param field Its name, for the error message.
+ * @returns `mapping`, typed.
+ * @throws {TypeError} Naming the bad field.
+ *
+ * @example Check a mapping
+ * ```ts ignore
+ * import { checkMapping } from "./idmap.ts";
+ * const one = [{ containerID: 0, hostID: 1000, size: 1 }];
+ * checkMapping({ uidMappings: one, gidMappings: one }, "mapping");
+ * ```
+ */
+export function checkMapping(mapping: unknown, field: string): Mapping {
+  if (typeof mapping !== "object" || mapping === null) {
+    throw new TypeError(
+      `Invalid ${field}: expected { uidMappings, gidMappings }, got ${describe(mapping)}`,
+    );
+  }
+  const { uidMappings, gidMappings } = mapping as Record<string, unknown>;
+  checkIDMaps(uidMappings, `${field}.uidMappings`);
+  checkIDMaps(gidMappings, `${field}.gidMappings`);
+  return mapping as Mapping;
+}
+
+function rangeKeys(maps: IDMap[]): string {
+  if (maps.length === 1) {
+    const { containerID, hostID, size } = maps[0];
+    return `${containerID}:${hostID}:${size}`;
+  }
+  return maps.map(({ containerID, hostID, size }) => `${containerID}:${hostID}:${size}`)
+    .sort().join(",");
+}
+
+/**
+ * An id for a mapping that ignores the order of entries, as the kernel does:
+ * equal ids mean equal user namespaces.
+ *
+ * @param mapping A checked mapping.
+ * @returns Such as `"uid=0:100000:65536;gid=0:100000:65536"`.
+ *
+ * @example Order does not matter
+ * ```ts ignore
+ * import { mappingKey } from "./idmap.ts";
+ * const a = { containerID: 0, hostID: 1000, size: 1 };
+ * const b = { containerID: 1, hostID: 2000, size: 1 };
+ * mappingKey({ uidMappings: [a, b], gidMappings: [a] }) ===
+ *   mappingKey({ uidMappings: [b, a], gidMappings: [a] }); // true
+ * ```
+ */
+export function mappingKey(mapping: Mapping): string {
+  return `uid=${rangeKeys(mapping.uidMappings)};gid=${rangeKeys(mapping.gidMappings)}`;
+}
+
+/**
+ * Formats id ranges as `/proc/PID/uid_map` takes them: one
+ * `containerID hostID size` line each.
+ *
+ * @param maps The ranges.
+ * @returns The text, for a single write.
+ *
+ * @example Format a range
+ * ```ts ignore
+ * import { formatIDMaps } from "./idmap.ts";
+ * formatIDMaps([{ containerID: 0, hostID: 100000, size: 65536 }]); // "0 100000 65536\n"
+ * ```
+ */
+export function formatIDMaps(maps: IDMap[]): string {
+  let text = "";
+  for (const { containerID, hostID, size } of maps) {
+    text += `${containerID} ${hostID} ${size}\n`;
+  }
+  return text;
+}

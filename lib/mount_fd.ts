@@ -1,0 +1,243 @@
+/**
+ * Mount sources: a port of runc's `mountFd`.
+ *
+ * @module
+ */
+
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_RECURSIVE,
+  CLONE_NEWUSER,
+  MOUNT_ATTR_IDMAP,
+  MS_REC,
+  O_PATH,
+  O_RDONLY,
+  OPEN_TREE_CLOEXEC,
+  OPEN_TREE_CLONE,
+} from "../ffi/constants.ts";
+import { MountError } from "../ffi/mount_error.ts";
+import { mountSetattr, namespaceType, open, openTree } from "../ffi/syscalls.ts";
+import { OwnedFd } from "./fd.ts";
+import { assertMount, isBind, isIDMapped, type Mount, type MountIDMapping } from "./mount.ts";
+import { Handles } from "./userns.ts";
+
+/**
+ * What kind of fd a {@linkcode MountSource} holds: a detached mount from
+ * open_tree(2), attached with move_mount(2), or an `O_PATH` fd, attached with
+ * a bind mount of `/proc/self/fd/N`.
+ *
+ * @example Branch on the type
+ * ```ts
+ * import type { MountSourceType } from "../mod.ts";
+ * const type: MountSourceType = "open_tree";
+ * ```
+ */
+export type MountSourceType = "open_tree" | "plain-open";
+
+/**
+ * A mount source: an fd from {@linkcode mountFd}, ready to attach.
+ *
+ * @example Make and close a mount source
+ * ```ts
+ * import { mountFd, MS_BIND } from "../mod.ts";
+ *
+ * using source = await mountFd({ source: "/", destination: "/mnt", flags: MS_BIND });
+ * console.log(source.type, source.fd); // "plain-open" 42
+ * ```
+ */
+export class MountSource {
+  /** `"open_tree"` for an id-mapped bind, `"plain-open"` for a plain one. */
+  readonly type: MountSourceType;
+  /** The mount it was made from. */
+  readonly mount: Mount;
+  readonly #fd: OwnedFd;
+
+  /**
+   * Wraps an fd that this object now owns.
+   *
+   * @param type The kind of fd.
+   * @param fd The fd.
+   * @param mount The mount it was made from.
+   */
+  constructor(type: MountSourceType, fd: OwnedFd, mount: Mount) {
+    this.type = type;
+    this.#fd = fd;
+    this.mount = mount;
+  }
+
+  /** The fd number, or -1 once closed. */
+  get fd(): number {
+    return this.#fd.fd;
+  }
+
+  /** Whether {@linkcode MountSource.close} has been called. */
+  get closed(): boolean {
+    return this.#fd.closed;
+  }
+
+  /** Closes the fd. Calling it again does nothing. */
+  close(): void {
+    this.#fd.close();
+  }
+
+  /** Closes the fd; for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Options of {@linkcode mountFd}.
+ *
+ * @example Share user namespaces across mounts
+ * ```ts
+ * import { Handles, type MountFdOptions } from "../mod.ts";
+ * using handles = new Handles();
+ * const options: MountFdOptions = { handles };
+ * ```
+ */
+export interface MountFdOptions {
+  /** The user namespace cache; a temporary one is used and released otherwise. */
+  handles?: Handles;
+  /** Aborts the call; every fd it opened is closed, every helper reaped. */
+  signal?: AbortSignal;
+}
+
+/** The hint runc gives with an EINVAL from mount_setattr. */
+export const IDMAP_EINVAL_HINT =
+  "(maybe the filesystem used doesn't support idmap mounts on this kernel?)";
+
+/**
+ * Makes a mount source from a bind mount, as runc's `mountFd` does.
+ *
+ * - A plain bind gives `open(source, O_PATH|O_CLOEXEC)`: type `"plain-open"`.
+ * - An id-mapped bind gives a detached mount: `open_tree(OPEN_TREE_CLONE)`,
+ *   recursive with `MS_REC`, then `mount_setattr(MOUNT_ATTR_IDMAP)`, recursive
+ *   with `idMapping.recursive`: type `"open_tree"`. The user namespace comes
+ *   from `idMapping.usernsPath`, or from `options.handles`, or from a
+ *   temporary {@linkcode Handles}.
+ *
+ * Source paths resolve in the caller's mount namespace. Every fd the call
+ * opens is close-on-exec, and is closed if it fails.
+ *
+ * @param mount A bind mount.
+ * @param options The user namespace cache, and an abort signal.
+ * @returns The mount source, which the caller closes.
+ * @throws {TypeError} For a malformed mount, before any syscall.
+ * @throws {MountError} For a non-bind mount (`only bind-mounts are
+ * supported`), or a failed syscall or helper; an EINVAL from mount_setattr
+ * carries the hint that the filesystem may not support id-mapped mounts.
+ * @throws The signal's reason, once aborted.
+ *
+ * @example Make an id-mapped mount source and attach it
+ * ```ts ignore
+ * import { attachMountSource, mountFd, MS_BIND } from "../mod.ts";
+ *
+ * using source = await mountFd({
+ *   source: "/srv/data",
+ *   destination: "/data",
+ *   flags: MS_BIND,
+ *   idMapping: {
+ *     uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ *     gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ *   },
+ * });
+ * attachMountSource(source, "/mnt/data");
+ * ```
+ */
+export async function mountFd(
+  mount: Mount,
+  options: MountFdOptions = {},
+): Promise<MountSource> {
+  assertMount(mount);
+  const { signal } = options;
+  signal?.throwIfAborted();
+  if (!isBind(mount)) {
+    throw new MountError("mountFd", {
+      source: mount.source,
+      target: mount.destination,
+      detail: "new mount api: only bind-mounts are supported",
+    });
+  }
+  if (!isIDMapped(mount)) {
+    return new MountSource("plain-open", new OwnedFd(open(mount.source, O_PATH)), mount);
+  }
+  const idMapping = mount.idMapping!;
+  let treeFlags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+  if (mount.flags & MS_REC) treeFlags |= AT_RECURSIVE;
+  const tree = new OwnedFd(openTree(AT_FDCWD, mount.source, treeFlags));
+  try {
+    using userns = await openUserns(idMapping, options);
+    signal?.throwIfAborted();
+    setIDMap(tree, userns, idMapping.recursive === true, mount.source);
+    return new MountSource("open_tree", tree, mount);
+  } catch (error) {
+    tree.close();
+    throw error;
+  }
+}
+
+async function openUserns(
+  idMapping: MountIDMapping,
+  options: MountFdOptions,
+): Promise<OwnedFd> {
+  const path = idMapping.usernsPath;
+  if (path !== undefined) return openUsernsPath(path);
+  const mapping = {
+    uidMappings: idMapping.uidMappings!,
+    gidMappings: idMapping.gidMappings!,
+  };
+  if (options.handles !== undefined) {
+    return await options.handles.get(mapping, { signal: options.signal });
+  }
+  using handles = new Handles();
+  return await handles.get(mapping, { signal: options.signal });
+}
+
+/** Opens a user namespace file, and checks that it is one. */
+function openUsernsPath(path: string): OwnedFd {
+  const fd = new OwnedFd(open(path, O_RDONLY));
+  let type: number;
+  try {
+    type = namespaceType(fd.fd, path);
+  } catch (error) {
+    fd.close();
+    if (error instanceof MountError && error.code === "ENOTTY") {
+      throw new MountError("open userns", {
+        source: path,
+        detail: "not a namespace file (expected /proc/PID/ns/user or a bind mount of one)",
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (type !== CLONE_NEWUSER) {
+    fd.close();
+    throw new MountError("open userns", {
+      source: path,
+      detail: `not a user namespace (namespace type 0x${type.toString(16)})`,
+    });
+  }
+  return fd;
+}
+
+function setIDMap(tree: OwnedFd, userns: OwnedFd, recursive: boolean, source: string): void {
+  try {
+    mountSetattr(
+      tree.fd,
+      "",
+      recursive ? AT_EMPTY_PATH | AT_RECURSIVE : AT_EMPTY_PATH,
+      { attrSet: MOUNT_ATTR_IDMAP, usernsFd: userns.fd },
+      { source },
+    );
+  } catch (error) {
+    if (!(error instanceof MountError) || error.code !== "EINVAL") throw error;
+    throw new MountError(error.op, {
+      errno: error.errno,
+      source,
+      hint: IDMAP_EINVAL_HINT,
+      cause: error,
+    });
+  }
+}
