@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  MOUNT_ATTR_NOSUID,
+  MOVE_MOUNT_F_EMPTY_PATH,
+  O_CLOEXEC,
+  O_PATH,
+  OPEN_TREE_CLOEXEC,
+  OPEN_TREE_CLONE,
+} from "../ffi/constants.ts";
+import { errnoDescription, errnoName, errnoValue } from "../ffi/errno.ts";
+import { SYMBOLS } from "../ffi/libc.ts";
+import { forceRawSyscalls, setFaultHook } from "../ffi/seam.ts";
+import {
+  assertPath,
+  close,
+  cString,
+  dupCloexec,
+  mountSetattr,
+  moveMount,
+  open,
+  openTree,
+} from "../ffi/syscalls.ts";
+import { MountError } from "../mod.ts";
+import { CANNOT_MOUNT, fdFlags, newFds, openFds, skipUnless } from "./_util.ts";
+
+Deno.test("errno names and descriptions", () => {
+  assert.equal(errnoName(1), "EPERM");
+  assert.equal(errnoName(22), "EINVAL");
+  assert.equal(errnoName(95), "EOPNOTSUPP");
+  assert.equal(errnoName(9999), "errno 9999");
+  assert.equal(errnoDescription(2), "No such file or directory");
+  assert.equal(errnoValue("EOVERFLOW"), 75);
+  assert.equal(errnoValue("ENOPE"), undefined);
+});
+
+Deno.test("no errno-setting symbol is nonblocking", () => {
+  for (const [name, symbol] of Object.entries(SYMBOLS)) {
+    assert.ok(!("nonblocking" in symbol), `${name} must run on the calling thread`);
+  }
+});
+
+Deno.test("a path with a NUL byte never reaches libc", () => {
+  let calls = 0;
+  setFaultHook(() => {
+    calls++;
+    return undefined;
+  });
+  try {
+    assert.throws(() => open("/etc\0/passwd", O_PATH), {
+      name: "TypeError",
+      message: 'Invalid path: contains a NUL byte: "/etc\\u0000/passwd"',
+    });
+    assert.throws(() => assertPath(42, "mount.target"), {
+      name: "TypeError",
+      message: "Invalid mount.target: expected a string, got number",
+    });
+    assert.throws(() => cString(null as unknown as string, "x"), /got null/);
+    assert.equal(calls, 0);
+  } finally {
+    setFaultHook(undefined);
+  }
+  assert.deepEqual([...cString("/a", "x")], [47, 97, 0]);
+});
+
+Deno.test("open() is close-on-exec and reports errno", () => {
+  const fd = open("/", O_PATH);
+  try {
+    assert.equal(fdFlags(fd) & (O_PATH | O_CLOEXEC), O_PATH | O_CLOEXEC);
+  } finally {
+    close(fd);
+  }
+  assert.throws(() => open("/nonexistent/x", O_PATH), (e: unknown) => {
+    assert.ok(e instanceof MountError);
+    assert.equal(e.op, "open");
+    assert.equal(e.code, "ENOENT");
+    assert.equal(e.errno, 2);
+    assert.equal(e.source, "/nonexistent/x");
+    assert.equal(e.message, "open src=/nonexistent/x: ENOENT: No such file or directory");
+    return true;
+  });
+});
+
+Deno.test("close() returns EBADF for a stale fd, and dupCloexec() sets FD_CLOEXEC", () => {
+  const fd = open("/", O_PATH);
+  const copy = dupCloexec(fd);
+  assert.notEqual(copy, fd);
+  assert.ok(fdFlags(copy) & O_CLOEXEC);
+  assert.equal(close(copy), 0);
+  assert.equal(close(fd), 0);
+  assert.equal(close(fd), errnoValue("EBADF"));
+  assert.throws(() => dupCloexec(fd), { name: "MountError", code: "EBADF" });
+});
+
+Deno.test("errno survives garbage collection between the call and the read", () => {
+  // Allocate heavily around failing calls: errno must stay the call's.
+  for (let i = 0; i < 200; i++) {
+    const junk = Array.from({ length: 2000 }, (_, k) => ({ k, s: `x${k}` }));
+    assert.throws(() => open("/nonexistent", O_PATH), { code: "ENOENT" });
+    assert.throws(() => dupCloexec(-1), { code: "EBADF" });
+    assert.ok(junk.length);
+  }
+});
+
+Deno.test("the fault seam fails a call without making it", () => {
+  const before = openFds();
+  setFaultHook((op) => op === "open" ? errnoValue("EMFILE") : undefined);
+  try {
+    assert.throws(() => open("/", O_PATH), { name: "MountError", op: "open", code: "EMFILE" });
+  } finally {
+    setFaultHook(undefined);
+  }
+  assert.deepEqual(newFds(before), []);
+});
+
+Deno.test({
+  name: "the raw syscall(2) path of the new mount API works like glibc's wrappers",
+  ignore: skipUnless(CANNOT_MOUNT),
+  fn(): void {
+    const before = openFds();
+    forceRawSyscalls(true);
+    try {
+      const tree = openTree(AT_FDCWD, "/tmp", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      try {
+        assert.ok(fdFlags(tree) & O_CLOEXEC);
+        mountSetattr(tree, "", AT_EMPTY_PATH, { attrSet: MOUNT_ATTR_NOSUID });
+        assert.throws(
+          () => moveMount(tree, "", AT_FDCWD, "/nonexistent/x", MOVE_MOUNT_F_EMPTY_PATH),
+          { name: "MountError", op: "move_mount", code: "ENOENT", target: "/nonexistent/x" },
+        );
+      } finally {
+        close(tree);
+      }
+      assert.throws(
+        () => openTree(AT_FDCWD, "/nonexistent", OPEN_TREE_CLONE),
+        { op: "open_tree(OPEN_TREE_CLONE)", code: "ENOENT", source: "/nonexistent" },
+      );
+      assert.throws(
+        () => mountSetattr(-1, "", AT_EMPTY_PATH, { attrSet: MOUNT_ATTR_NOSUID }),
+        { op: "mount_setattr", code: "EBADF" },
+      );
+    } finally {
+      forceRawSyscalls(false);
+    }
+    assert.deepEqual(newFds(before), []);
+  },
+});

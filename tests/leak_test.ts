@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { setFaultHook } from "../ffi/seam.ts";
+import { Handles, type Mount, mountFd, MS_BIND } from "../mod.ts";
+import { mountTest } from "./_mounts.ts";
+import { childPids, fdFlags, openFds, simpleMapping } from "./_util.ts";
+import { O_CLOEXEC } from "../ffi/constants.ts";
+
+/**
+ * Fds this process inherited without close-on-exec (beyond stdio), which
+ * every child inherits in turn: they are not this module's.
+ */
+function inheritable(): string[] {
+  return [...openFds()].filter((fd) => fd > 2 && !(fdFlags(fd) & O_CLOEXEC)).map(String);
+}
+
+mountTest("no fd leaks over hundreds of mounts and failures", async (fx) => {
+  const src = fx.mkdir("src");
+  using handles = new Handles();
+  const plain: Mount = { source: src, destination: "/d", flags: MS_BIND };
+  const idmapped: Mount = { ...plain, idMapping: simpleMapping() };
+  const failing: [Mount, string][] = [
+    [{ ...plain, source: `${src}/missing` }, "ENOENT"],
+    [{ ...idmapped, source: `${src}/missing` }, "ENOENT"],
+    [{ ...idmapped, source: "/proc/self" }, "EINVAL"],
+    [{ ...idmapped, idMapping: { usernsPath: "/proc/self/ns/mnt" } }, "open userns"],
+    [{ ...plain, flags: 0 }, "only bind-mounts"],
+  ];
+  // Warm up: the cached namespace and Deno's own lazily opened fds.
+  (await mountFd(idmapped, { handles })).close();
+  const before = openFds().size;
+  for (let i = 0; i < 300; i++) {
+    (await mountFd(plain)).close();
+    (await mountFd(idmapped, { handles })).close();
+    const [mount, expected] = failing[i % failing.length];
+    await assert.rejects(mountFd(mount, { handles }), (e: Error) => {
+      assert.ok(`${(e as { code?: string }).code} ${e.message}`.includes(expected), e.message);
+      return true;
+    });
+  }
+  assert.equal(openFds().size, before);
+  assert.deepEqual(childPids(), []);
+});
+
+mountTest("fds are not inherited by spawned children", async (fx) => {
+  const src = fx.mkdir("src");
+  using handles = new Handles();
+  using plain = await mountFd({ source: src, destination: "/d", flags: MS_BIND });
+  using tree = await mountFd({
+    source: src,
+    destination: "/d",
+    flags: MS_BIND,
+    idMapping: simpleMapping(),
+  }, {
+    handles,
+  });
+  using userns = await handles.get(simpleMapping());
+  assert.ok(plain.fd > 2 && tree.fd > 2 && userns.fd > 2);
+  const { stdout } = await new Deno.Command("ls", { args: ["/proc/self/fd"], stdout: "piped" })
+    .output();
+  const theirs = new TextDecoder().decode(stdout).trim().split(/\s+/);
+  // ls holds its own directory fd; nothing of ours comes along.
+  const dirFd = theirs.find((fd) => !["0", "1", "2", ...inheritable()].includes(fd));
+  assert.deepEqual(
+    theirs.filter((fd) => fd !== dirFd).sort(),
+    ["0", "1", "2", ...inheritable()].sort(),
+  );
+  for (const fd of [plain.fd, tree.fd, userns.fd]) {
+    assert.ok(String(fd) === dirFd || !theirs.includes(String(fd)), `fd ${fd} was inherited`);
+  }
+});
+
+mountTest("the userns helper inherits only its stdio", async () => {
+  const helperFds: string[][] = [];
+  setFaultHook((op) => {
+    // The maps are written while the helper waits in its namespace.
+    if (op === "open" && helperFds.length === 0) {
+      for (const pid of childPids()) {
+        helperFds.push([...Deno.readDirSync(`/proc/${pid}/fd`)].map((e) => e.name).sort());
+      }
+    }
+    return undefined;
+  });
+  try {
+    using handles = new Handles();
+    using _ = await handles.get(simpleMapping());
+  } finally {
+    setFaultHook(undefined);
+  }
+  assert.deepEqual(helperFds, [["0", "1", "2", ...inheritable()].sort()]);
+});
