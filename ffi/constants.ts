@@ -148,7 +148,33 @@ export const F_GETFD = 1;
 /** The close-on-exec bit in the fd flags. */
 export const FD_CLOEXEC = 1;
 
+// statfs(2) f_flags (ST_*), from <linux/statfs.h>: a mount's flags.
+
+/** Mounted read-only. */
+export const ST_RDONLY = 0x1;
+/** Set-user-ID and set-group-ID bits are ignored. */
+export const ST_NOSUID = 0x2;
+/** Device special files are not accessible. */
+export const ST_NODEV = 0x4;
+/** Program execution is disallowed. */
+export const ST_NOEXEC = 0x8;
+/** Writes are synced at once. */
+export const ST_SYNCHRONOUS = 0x10;
+/** Mandatory locks are allowed. */
+export const ST_MANDLOCK = 0x40;
+/** Access times are not updated. */
+export const ST_NOATIME = 0x400;
+/** Directory access times are not updated. */
+export const ST_NODIRATIME = 0x800;
+/** Access times are updated relative to modify or change time. */
+export const ST_RELATIME = 0x1000;
+/** Symbolic links are not followed. */
+export const ST_NOSYMFOLLOW = 0x2000;
+
 // Namespaces.
+
+/** unshare(2): stop sharing the root, cwd and umask with the other threads. */
+export const CLONE_FS = 0x200;
 
 /** The `CLONE_NEWUSER` namespace type, as `NS_GET_NSTYPE` reports it. */
 export const CLONE_NEWUSER = 0x10000000;

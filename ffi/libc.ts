@@ -22,6 +22,13 @@ export const SYMBOLS = {
     result: "i32",
   },
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  // Joining another mount namespace, from a Worker's own thread.
+  unshare: { parameters: ["i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  chdir: { parameters: ["buffer"], result: "i32" },
+  fchdir: { parameters: ["i32"], result: "i32" },
+  readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
   // glibc >= 2.36 wraps the new mount API; older ones need syscall(2).
   open_tree: {
     parameters: ["i32", "buffer", "u32"],

@@ -7,6 +7,8 @@
  */
 
 import {
+  CLONE_FS,
+  CLONE_NEWNS,
   F_DUPFD_CLOEXEC,
   MOUNT_ATTR_IDMAP,
   MOUNT_ATTR_SIZE_VER0,
@@ -85,6 +87,11 @@ export interface PathNames {
   source?: string;
   /** The mount target, for the message. */
   target?: string;
+  /**
+   * The name of the operation in the error and the fault seam, where the
+   * call's own name says too little, such as `"mount(MS_BIND|MS_REMOUNT)"`.
+   */
+  op?: string;
 }
 
 /**
@@ -301,12 +308,13 @@ export function mount(
   const ctarget = cString(target, "mount target");
   const ctype = fstype === null ? null : cString(fstype, "filesystem type");
   const cdata = data === null ? null : cString(data, "mount data");
-  const ret = faulted("mount")
+  const op = names.op ?? "mount";
+  const ret = faulted(op)
     ? -1
     : libc("mount").mount(csource, ctarget, ctype, BigInt(flags >>> 0), cdata);
   if (ret < 0) {
     const code = lastErrno();
-    throw new MountError("mount", {
+    throw new MountError(op, {
       errno: code,
       source: names.source ?? source ?? undefined,
       target: names.target ?? target,
@@ -335,6 +343,160 @@ export function umount2(target: string, flags: number): void {
     const code = lastErrno();
     throw new MountError("umount2", { errno: code, target });
   }
+}
+
+/**
+ * unshare(2) for the calling thread. With `CLONE_FS`, the thread gets its own
+ * root, cwd and umask, which setns(2) into a mount namespace requires.
+ *
+ * @param flags `CLONE_*` flags.
+ * @throws {MountError} With op `"unshare(CLONE_FS)"` (or `"unshare"`).
+ *
+ * @example Give this thread its own filesystem context
+ * ```ts ignore
+ * import { unshare } from "./syscalls.ts";
+ * import { CLONE_FS } from "./constants.ts";
+ * unshare(CLONE_FS);
+ * ```
+ */
+export function unshare(flags: number): void {
+  const op = flags === CLONE_FS ? "unshare(CLONE_FS)" : "unshare";
+  const ret = faulted(op) ? -1 : libc(op).unshare(flags);
+  if (ret < 0) {
+    const code = lastErrno();
+    throw new MountError(op, { errno: code });
+  }
+}
+
+/**
+ * setns(2): moves the calling thread into the namespace of `fd`.
+ *
+ * @param fd An fd of a namespace file, such as `/proc/PID/ns/mnt`.
+ * @param nstype The expected `CLONE_NEW*` type, or 0 for any.
+ * @param path The path the fd was opened from, for the message.
+ * @throws {MountError} With op `"setns(CLONE_NEWNS)"` (or `"setns"`): EPERM
+ * without `CAP_SYS_ADMIN` over the namespace's owner, EINVAL for another type
+ * or a thread that shares its filesystem context.
+ *
+ * @example Join another mount namespace (from a thread of its own)
+ * ```ts ignore
+ * import { open, setns, unshare } from "./syscalls.ts";
+ * import { CLONE_FS, CLONE_NEWNS, O_RDONLY } from "./constants.ts";
+ * unshare(CLONE_FS);
+ * setns(open("/proc/1234/ns/mnt", O_RDONLY), CLONE_NEWNS, "/proc/1234/ns/mnt");
+ * ```
+ */
+export function setns(fd: number, nstype: number, path: string): void {
+  const op = nstype === CLONE_NEWNS ? "setns(CLONE_NEWNS)" : "setns";
+  const ret = faulted(op) ? -1 : libc(op).setns(fd, nstype);
+  if (ret < 0) {
+    const code = lastErrno();
+    throw new MountError(op, { errno: code, target: path });
+  }
+}
+
+/**
+ * chdir(2) for the calling thread (or process, if it shares its cwd).
+ *
+ * @param path The new cwd.
+ * @throws {MountError} With op `"chdir"`.
+ *
+ * @example Go to the root
+ * ```ts ignore
+ * import { chdir } from "./syscalls.ts";
+ * chdir("/");
+ * ```
+ */
+export function chdir(path: string): void {
+  const cpath = cString(path, "path");
+  const ret = faulted("chdir") ? -1 : libc("chdir").chdir(cpath);
+  if (ret < 0) {
+    const code = lastErrno();
+    throw new MountError("chdir", { errno: code, target: path });
+  }
+}
+
+/**
+ * fchdir(2): makes the directory of `fd` the cwd, even one of another mount
+ * namespace.
+ *
+ * @param fd An fd of a directory (`O_PATH` will do).
+ * @param path What the fd is, for the message.
+ * @throws {MountError} With op `"fchdir"`.
+ *
+ * @example Resolve relative paths from a saved directory
+ * ```ts ignore
+ * import { fchdir, open } from "./syscalls.ts";
+ * import { O_PATH } from "./constants.ts";
+ * fchdir(open("/proc", O_PATH), "/proc");
+ * ```
+ */
+export function fchdir(fd: number, path?: string): void {
+  const ret = faulted("fchdir") ? -1 : libc("fchdir").fchdir(fd);
+  if (ret < 0) {
+    const code = lastErrno();
+    throw new MountError("fchdir", { errno: code, target: path });
+  }
+}
+
+/**
+ * readlinkat(2): the target of a symbolic link, such as
+ * `/proc/thread-self/ns/mnt`.
+ *
+ * @param dirfd The directory `path` is relative to, or `AT_FDCWD`.
+ * @param path The link.
+ * @returns Its target.
+ * @throws {MountError} With op `"readlinkat"`.
+ *
+ * @example Name this thread's mount namespace
+ * ```ts ignore
+ * import { readlinkAt } from "./syscalls.ts";
+ * import { AT_FDCWD } from "./constants.ts";
+ * readlinkAt(AT_FDCWD, "/proc/thread-self/ns/mnt"); // "mnt:[4026531841]"
+ * ```
+ */
+export function readlinkAt(dirfd: number, path: string): string {
+  const cpath = cString(path, "path");
+  const buffer = new Uint8Array(4096);
+  const n = faulted("readlinkat")
+    ? -1
+    : Number(libc("readlinkat").readlinkat(dirfd, cpath, buffer, BigInt(buffer.length)));
+  if (n < 0) {
+    const code = lastErrno();
+    throw new MountError("readlinkat", { errno: code, source: path });
+  }
+  return decoder.decode(buffer.subarray(0, n));
+}
+
+// struct statfs is 120 bytes on x86_64 and aarch64; f_flags is its 11th word.
+const statfsWords = new BigUint64Array(16);
+const STATFS_F_FLAGS = 10;
+
+/**
+ * fstatfs(2): the `f_flags` of the mount an fd is on (`ST_*` bits).
+ *
+ * @param fd Any fd, an `O_PATH` one or a detached mount included.
+ * @param names The paths to name in an error.
+ * @returns The `ST_*` flags of the mount.
+ * @throws {MountError} With op `"fstatfs"`.
+ *
+ * @example Is a mount read-only?
+ * ```ts ignore
+ * import { fstatfsFlags, open } from "./syscalls.ts";
+ * import { O_PATH, ST_RDONLY } from "./constants.ts";
+ * const readOnly = (fstatfsFlags(open("/usr", O_PATH)) & ST_RDONLY) !== 0;
+ * ```
+ */
+export function fstatfsFlags(fd: number, names: PathNames = {}): number {
+  statfsWords.fill(0n);
+  const ret = faulted("fstatfs")
+    ? -1
+    : libc("fstatfs").fstatfs(fd, new Uint8Array(statfsWords.buffer));
+  if (ret < 0) {
+    const code = lastErrno();
+    throw new MountError("fstatfs", { errno: code, source: names.source, target: names.target });
+  }
+  return Number(statfsWords[STATFS_F_FLAGS]);
 }
 
 /**
@@ -475,7 +637,8 @@ export function mountSetattr(
   attr: MountAttrStruct,
   names: PathNames = {},
 ): void {
-  const op = attr.attrSet & MOUNT_ATTR_IDMAP ? "mount_setattr(MOUNT_ATTR_IDMAP)" : "mount_setattr";
+  const op = names.op ??
+    (attr.attrSet & MOUNT_ATTR_IDMAP ? "mount_setattr(MOUNT_ATTR_IDMAP)" : "mount_setattr");
   const cpath = cString(path, "path");
   attrWords[0] = BigInt(attr.attrSet >>> 0);
   attrWords[1] = BigInt((attr.attrClr ?? 0) >>> 0);

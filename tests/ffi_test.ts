@@ -2,25 +2,38 @@ import assert from "node:assert/strict";
 import {
   AT_EMPTY_PATH,
   AT_FDCWD,
+  CLONE_FS,
+  CLONE_NEWNS,
   MOUNT_ATTR_NOSUID,
   MOVE_MOUNT_F_EMPTY_PATH,
   O_CLOEXEC,
   O_PATH,
   OPEN_TREE_CLOEXEC,
   OPEN_TREE_CLONE,
+  ST_NODEV,
+  ST_NOEXEC,
+  ST_NOSUID,
+  ST_RDONLY,
 } from "../ffi/constants.ts";
 import { errnoDescription, errnoName, errnoValue } from "../ffi/errno.ts";
 import { SYMBOLS } from "../ffi/libc.ts";
 import { forceRawSyscalls, setFaultHook } from "../ffi/seam.ts";
 import {
   assertPath,
+  chdir,
   close,
   cString,
   dupCloexec,
+  fchdir,
+  fstatfsFlags,
+  mount,
   mountSetattr,
   moveMount,
   open,
   openTree,
+  readlinkAt,
+  setns,
+  unshare,
 } from "../ffi/syscalls.ts";
 import { MountError } from "../mod.ts";
 import { CANNOT_MOUNT, fdFlags, newFds, openFds, skipUnless } from "./_util.ts";
@@ -145,4 +158,76 @@ Deno.test({
     }
     assert.deepEqual(newFds(before), []);
   },
+});
+
+Deno.test("the namespace wrappers name their op, errno and path", () => {
+  // unshare(CLONE_FS) on the main thread would split it from Deno's own
+  // threads: only its failure is checked, through the seam.
+  setFaultHook((op) => op === "unshare(CLONE_FS)" ? errnoValue("EINVAL") : undefined);
+  try {
+    assert.throws(() => unshare(CLONE_FS), {
+      name: "MountError",
+      op: "unshare(CLONE_FS)",
+      message: "unshare(CLONE_FS): EINVAL: Invalid argument",
+    });
+  } finally {
+    setFaultHook(undefined);
+  }
+  assert.throws(() => setns(-1, CLONE_NEWNS, "/proc/1/ns/mnt"), {
+    op: "setns(CLONE_NEWNS)",
+    code: "EBADF",
+    message: "setns(CLONE_NEWNS) dst=/proc/1/ns/mnt: EBADF: Bad file descriptor",
+  });
+  assert.throws(() => fchdir(-1, "/proc"), { op: "fchdir", code: "EBADF", target: "/proc" });
+  assert.throws(() => chdir("/nonexistent"), { op: "chdir", code: "ENOENT" });
+  assert.match(readlinkAt(AT_FDCWD, "/proc/thread-self/ns/mnt"), /^mnt:\[\d+\]$/);
+  assert.throws(() => readlinkAt(AT_FDCWD, "/"), { op: "readlinkat", code: "EINVAL" });
+});
+
+Deno.test("fstatfsFlags() reads a mount's flags, even through an O_PATH fd", () => {
+  const line = Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
+    .find((l) => l.split(" ")[4] === "/proc");
+  assert.ok(line, "/proc is mounted");
+  const options = line.split(" ")[5].split(",");
+  const fd = open("/proc", O_PATH);
+  let flags: number;
+  try {
+    flags = fstatfsFlags(fd);
+  } finally {
+    close(fd);
+  }
+  for (
+    const [name, bit] of [["ro", ST_RDONLY], ["nosuid", ST_NOSUID], ["nodev", ST_NODEV], [
+      "noexec",
+      ST_NOEXEC,
+    ]] as const
+  ) {
+    assert.equal((flags & bit) !== 0, options.includes(name), name);
+  }
+  assert.throws(() => fstatfsFlags(-1, { source: "/x" }), { op: "fstatfs", code: "EBADF" });
+});
+
+Deno.test("mount() and mountSetattr() take an op name for the error and the seam", () => {
+  const seen: string[] = [];
+  setFaultHook((op) => {
+    seen.push(op);
+    return errnoValue("EPERM");
+  });
+  try {
+    assert.throws(
+      () => mount(null, "/x", null, 0, null, { op: "mount(MS_BIND|MS_REMOUNT)", source: "/s" }),
+      {
+        op: "mount(MS_BIND|MS_REMOUNT)",
+        message: /^mount\(MS_BIND\|MS_REMOUNT\) src=\/s, dst=\/x: EPERM/,
+      },
+    );
+    assert.throws(
+      () =>
+        mountSetattr(-1, "", AT_EMPTY_PATH, { attrSet: 0 }, { op: "mount_setattr(AT_RECURSIVE)" }),
+      { op: "mount_setattr(AT_RECURSIVE)", code: "EPERM" },
+    );
+  } finally {
+    setFaultHook(undefined);
+  }
+  assert.deepEqual(seen, ["mount(MS_BIND|MS_REMOUNT)", "mount_setattr(AT_RECURSIVE)"]);
 });
