@@ -52,6 +52,7 @@ export { type GetOptions, Handles, type HandlesOptions } from "./lib/userns.ts";
 // Mount sources.
 export { mountFd, type MountFdOptions, MountSource, type MountSourceType } from "./lib/mount_fd.ts";
 export { attachMountSource } from "./lib/attach.ts";
+export { mountInto, type MountIntoOptions } from "./lib/mount_into.ts";
 
 // Errors.
 export { MountError, type MountErrorOptions } from "./lib/errors.ts";

@@ -151,31 +151,101 @@ export async function mountFd(
   options: MountFdOptions = {},
 ): Promise<MountSource> {
   assertMount(mount);
-  const { signal } = options;
-  signal?.throwIfAborted();
-  if (!isBind(mount)) {
-    throw new MountError("mountFd", {
-      source: mount.source,
-      target: mount.destination,
-      detail: "new mount api: only bind-mounts are supported",
-    });
-  }
+  options.signal?.throwIfAborted();
+  assertBind(mount);
+  const { type, fd } = openSourceFd(mount);
+  return await finishMountSource(mount, type, fd, options);
+}
+
+/**
+ * Refuses a mount that is not a bind mount, as runc does.
+ *
+ * @param mount A checked mount.
+ * @throws {MountError} With op `"mountFd"`: `only bind-mounts are supported`.
+ */
+export function assertBind(mount: Mount): void {
+  if (isBind(mount)) return;
+  throw new MountError("mountFd", {
+    source: mount.source,
+    target: mount.destination,
+    detail: "new mount api: only bind-mounts are supported",
+  });
+}
+
+/**
+ * Opens the fd of a mount source in the calling thread's mount namespace:
+ * `open(O_PATH)` for a plain bind, a detached clone (`open_tree`, recursive
+ * with `MS_REC`) for an id-mapped one, which {@linkcode finishMountSource}
+ * then id-maps. Synchronous, so that a Worker joined to another mount
+ * namespace can run it on its own thread.
+ *
+ * @param mount A checked bind mount.
+ * @returns The kind of source, and its fd.
+ * @throws {MountError} With op `"open"` or `"open_tree(OPEN_TREE_CLONE)"`.
+ */
+export function openSourceFd(mount: Mount): { type: MountSourceType; fd: OwnedFd } {
   if (!isIDMapped(mount)) {
-    return new MountSource("plain-open", new OwnedFd(open(mount.source, O_PATH)), mount);
+    return { type: "plain-open", fd: new OwnedFd(open(mount.source, O_PATH)) };
   }
-  const idMapping = mount.idMapping!;
   let treeFlags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
   if (mount.flags & MS_REC) treeFlags |= AT_RECURSIVE;
-  const tree = new OwnedFd(openTree(AT_FDCWD, mount.source, treeFlags));
+  return { type: "open_tree", fd: new OwnedFd(openTree(AT_FDCWD, mount.source, treeFlags)) };
+}
+
+/**
+ * Makes a {@linkcode MountSource} of an fd from {@linkcode openSourceFd}: a
+ * detached clone gets its id mapping, with a user namespace from
+ * `idMapping.usernsPath` (opened in the caller's mount namespace) or from
+ * the handles. The fd is closed if this fails.
+ *
+ * @param mount The mount the fd was opened for.
+ * @param type The kind of fd.
+ * @param fd The fd, which the returned source (or this call, on failure) owns.
+ * @param options The user namespace cache, and an abort signal.
+ * @returns The mount source.
+ */
+export async function finishMountSource(
+  mount: Mount,
+  type: MountSourceType,
+  fd: OwnedFd,
+  options: MountFdOptions,
+): Promise<MountSource> {
+  if (type === "plain-open") return new MountSource(type, fd, mount);
   try {
+    options.signal?.throwIfAborted();
+    const idMapping = mount.idMapping!;
     using userns = await openUserns(idMapping, options);
-    signal?.throwIfAborted();
-    setIDMap(tree, userns, idMapping.recursive === true, mount.source);
-    return new MountSource("open_tree", tree, mount);
+    options.signal?.throwIfAborted();
+    setIDMap(fd, userns, idMapping.recursive === true, mount.source);
+    return new MountSource(type, fd, mount);
   } catch (error) {
-    tree.close();
+    fd.close();
     throw error;
   }
+}
+
+const namespaces = new WeakMap<MountSource, string>();
+
+/**
+ * Notes the mount namespace a source was opened in, when it is not the one
+ * of the main thread: the kernel attaches a plain-open source only there.
+ *
+ * @param source The source.
+ * @param namespace The namespace, as `/proc/thread-self/ns/mnt` names it.
+ */
+export function setSourceNamespace(source: MountSource, namespace: string): void {
+  namespaces.set(source, namespace);
+}
+
+/**
+ * The mount namespace a source was opened in.
+ *
+ * @param source The source.
+ * @returns Such as `"mnt:[4026532551]"`, or `undefined` for one opened on
+ * the main thread.
+ */
+export function sourceNamespace(source: MountSource): string | undefined {
+  return namespaces.get(source);
 }
 
 async function openUserns(
