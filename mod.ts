@@ -54,6 +54,14 @@ export { mountFd, type MountFdOptions, MountSource, type MountSourceType } from 
 export { attachMountSource } from "./lib/attach.ts";
 export { mountInto, type MountIntoOptions } from "./lib/mount_into.ts";
 
+// Another mount namespace, joined by a Worker (runc's mount source thread).
+export {
+  type MountNamespace,
+  type MountNamespaceOptions,
+  type MountNamespaceRequestOptions,
+  openMountNamespace,
+} from "./lib/mount_namespace.ts";
+
 // Errors.
 export { MountError, type MountErrorOptions } from "./lib/errors.ts";
 

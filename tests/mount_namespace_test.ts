@@ -1,0 +1,406 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { errnoValue } from "../ffi/errno.ts";
+import { mount } from "../ffi/syscalls.ts";
+import { sendWorkerRequest } from "../lib/mount_namespace.ts";
+import {
+  attachMountSource,
+  Handles,
+  type Mount,
+  MountError,
+  mountFd,
+  type MountIDMapping,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_SHARED,
+  openMountNamespace,
+} from "../mod.ts";
+import { mountAt, mountsUnder, propagation } from "./_mountinfo.ts";
+import { mountTest } from "./_mounts.ts";
+import { NamespaceHelper, threadsIn } from "./_namespace.ts";
+import { type Fixture, simpleMapping } from "./_util.ts";
+
+const PROBE = fileURLToPath(new URL("./_setns_probe.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** A helper whose tmpfs at fx/ns holds src/file and empty mount points. */
+function startHelper(fx: Fixture, options: { user?: boolean } = {}): Promise<NamespaceHelper> {
+  return NamespaceHelper.start(fx.mkdir("ns"), {
+    ...options,
+    setup: 'mkdir "$DIR/src" "$DIR/t1" "$DIR/t2" "$DIR/t3" && echo inside >"$DIR/src/file"',
+  });
+}
+
+function bind(source: string, idMapping?: MountIDMapping, extra: Partial<Mount> = {}): Mount {
+  return { source, destination: "/d", flags: MS_BIND, idMapping, ...extra };
+}
+
+/** The per-mount options of the mount at `path` in the helper, but idmapped, sorted. */
+function optionsIn(helper: NamespaceHelper, path: string): string[] | undefined {
+  return mountAt(path, helper.pid)?.options.sort();
+}
+
+mountTest("mounts made through a namespace show there, and not here", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  assert.throws(() => Deno.statSync(`${dir}/src`), Deno.errors.NotFound, "src is inside only");
+  await using ns = await openMountNamespace(helper.nsPath);
+  assert.equal(ns.path, helper.nsPath);
+  assert.equal(ns.closed, false);
+  await ns.mountInto(bind(`${dir}/src`), `${dir}/t1`);
+  await ns.mountInto(
+    bind(`${dir}/src`, simpleMapping(), { flags: MS_BIND | MS_RDONLY }),
+    `${dir}/t2`,
+  );
+  // Relative paths resolve from the namespace's root.
+  await ns.mountInto(bind(`${dir.slice(1)}/src`), `${dir.slice(1)}/t3`);
+  assert.deepEqual(optionsIn(helper, `${dir}/t1`), ["relatime", "rw"]);
+  assert.deepEqual(optionsIn(helper, `${dir}/t2`), ["idmapped", "relatime", "ro"]);
+  assert.deepEqual(optionsIn(helper, `${dir}/t3`), ["relatime", "rw"]);
+  for (const t of ["t1", "t2", "t3"]) assert.equal(mountAt(`${dir}/${t}`), undefined);
+  assert.equal(Deno.readTextFileSync(helper.inside(`${dir}/t1/file`)), "inside\n");
+  assert.equal(Deno.statSync(helper.inside(`${dir}/t2/file`)).uid, 10000);
+  assert.equal(Deno.statSync(helper.inside(`${dir}/t1/file`)).uid, 0);
+});
+
+mountTest("the namespace is joined by one Worker thread, gone after close()", async (fx) => {
+  await using helper = await startHelper(fx);
+  assert.deepEqual(threadsIn(helper.nsPath), [], "no thread of ours is there yet");
+  const ns = await openMountNamespace(helper.nsPath);
+  const threads = threadsIn(helper.nsPath);
+  assert.equal(threads.length, 1, `one thread there: ${threads}`);
+  assert.notEqual(Number(threads[0].split(":")[0]), Deno.pid, "not the main thread");
+  await ns.close();
+  assert.equal(ns.closed, true);
+  for (let i = 0; i < 100 && threadsIn(helper.nsPath).length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(threadsIn(helper.nsPath), [], "the Worker thread has ended");
+});
+
+mountTest("an fd from the namespace attaches on the main thread too", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  await using ns = await openMountNamespace(helper.nsPath);
+  // A detached (open_tree) mount attaches in any namespace.
+  using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()));
+  assert.equal(tree.type, "open_tree");
+  const here = fx.mkdir("here");
+  fx.track(here);
+  attachMountSource(tree, here);
+  assert.equal(Deno.readTextFileSync(`${here}/file`), "inside\n");
+  assert.equal(Deno.statSync(`${here}/file`).uid, 10000);
+  assert.ok(mountAt(here)?.options.includes("idmapped"));
+  // A plain one binds only in its own namespace: here the kernel says EINVAL.
+  using plain = await ns.mountFd(bind(`${dir}/src`));
+  assert.equal(plain.type, "plain-open");
+  const there = fx.mkdir("there");
+  fx.track(there);
+  assert.throws(() => attachMountSource(plain, there), (e: unknown) => {
+    assert.ok(e instanceof MountError, String(e));
+    assert.equal(e.op, "mount");
+    assert.equal(e.code, "EINVAL");
+    assert.match(
+      e.message,
+      /a plain-open source binds only in the mount namespace it was opened in/,
+    );
+    return true;
+  });
+  assert.equal(mountAt(there), undefined);
+  await ns.attach(plain, `${dir}/t1`);
+  assert.ok(mountAt(`${dir}/t1`, helper.pid));
+});
+
+mountTest("sources of the main thread attach in the namespace, open_tree ones only", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  const src = fx.mkdir("hostsrc");
+  Deno.writeTextFileSync(`${src}/file`, "outside\n");
+  await using ns = await openMountNamespace(helper.nsPath);
+  using tree = await mountFd(bind(src, simpleMapping()));
+  await ns.attach(tree, `${dir}/t1`);
+  assert.equal(Deno.readTextFileSync(helper.inside(`${dir}/t1/file`)), "outside\n");
+  using plain = await mountFd(bind(src));
+  await assert.rejects(ns.attach(plain, `${dir}/t2`), {
+    name: "MountError",
+    op: "mount",
+    code: "EINVAL",
+    message: /binds only in the mount namespace it was opened in: it is from mnt:\[\d+\]/,
+  });
+  assert.equal(mountAt(`${dir}/t2`, helper.pid), undefined);
+});
+
+mountTest("bad namespace paths and types are clear errors", async (fx) => {
+  await using helper = await startHelper(fx);
+  await assert.rejects(openMountNamespace(`${fx.dir}/missing`), {
+    name: "MountError",
+    op: "open",
+    code: "ENOENT",
+    message: `open src=${fx.dir}/missing: ENOENT: No such file or directory`,
+  });
+  await assert.rejects(openMountNamespace(`/proc/${helper.pid}/ns/user`), {
+    name: "MountError",
+    op: "open mntns",
+    message: `open mntns src=/proc/${helper.pid}/ns/user: not a mount namespace ` +
+      "(namespace type 0x10000000)",
+  });
+  const file = fx.file("file");
+  await assert.rejects(openMountNamespace(file), {
+    op: "open mntns",
+    message: `open mntns src=${file}: not a namespace file ` +
+      "(expected /proc/PID/ns/mnt or a bind mount of one)",
+  });
+  await assert.rejects(openMountNamespace(`${helper.nsPath}\0`), {
+    name: "TypeError",
+    message: /^Invalid nsPath: contains a NUL byte/,
+  });
+  await assert.rejects(openMountNamespace(helper.nsPath, { timeout: 0 }), {
+    name: "TypeError",
+    message: "Invalid timeout: expected a positive number of ms, got 0",
+  });
+});
+
+mountTest("bad paths inside the namespace name the op, errno and path", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  await using ns = await openMountNamespace(helper.nsPath);
+  await assert.rejects(ns.mountFd(bind(`${dir}/missing`)), {
+    name: "MountError",
+    op: "open",
+    code: "ENOENT",
+    message: `open src=${dir}/missing: ENOENT: No such file or directory`,
+  });
+  await assert.rejects(ns.mountFd(bind(`${dir}/missing`, simpleMapping())), {
+    op: "open_tree(OPEN_TREE_CLONE)",
+    code: "ENOENT",
+  });
+  for (const idMapping of [undefined, simpleMapping()]) {
+    await assert.rejects(ns.mountInto(bind(`${dir}/src`, idMapping), `${dir}/missing`), {
+      name: "MountError",
+      op: idMapping ? "move_mount" : "mount",
+      code: "ENOENT",
+      message: new RegExp(`src=${dir}/src, dst=${dir}/missing: ENOENT`),
+    });
+  }
+  await assert.rejects(ns.mountFd({ source: "tmpfs", destination: "/t", flags: 0 }), {
+    op: "mountFd",
+    message: /only bind-mounts are supported/,
+  });
+  // The namespace is still usable after errors.
+  await ns.mountInto(bind(`${dir}/src`), `${dir}/t1`);
+  assert.ok(mountAt(`${dir}/t1`, helper.pid));
+});
+
+mountTest("joining a namespace without privilege over it is EPERM", async (fx) => {
+  await using helper = await startHelper(fx);
+  // Bind the namespace file where a process with no privilege over it can
+  // open it: /proc/PID/ns/mnt itself would need ptrace access.
+  const nsFile = `${fx.dir}/nsfile`;
+  Deno.writeTextFileSync(nsFile, "");
+  mount(helper.nsPath, nsFile, null, MS_BIND, null);
+  fx.track(nsFile);
+  const { stdout, stderr, success } = await new Deno.Command("unshare", {
+    args: [
+      "--user",
+      "--map-root-user",
+      "--",
+      Deno.execPath(),
+      "run",
+      "--allow-ffi",
+      `--allow-read=${ROOT}`,
+      PROBE,
+      nsFile,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+    ok: false,
+    name: "MountError",
+    op: "setns(CLONE_NEWNS)",
+    code: "EPERM",
+    message: `setns(CLONE_NEWNS) dst=${nsFile}: EPERM: Operation not permitted (joining a ` +
+      "mount namespace needs CAP_SYS_ADMIN in the user namespace that owns it)",
+  });
+});
+
+mountTest("close() rejects requests in flight and closes the fds they open", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  const ns = await openMountNamespace(helper.nsPath);
+  // The first is at the Worker already; the others wait their turn.
+  const closed = {
+    name: "MountError",
+    op: "mount namespace worker",
+    message: `mount namespace worker dst=${helper.nsPath}: the mount namespace is closed`,
+  };
+  const pending = [
+    ns.mountFd(bind(`${dir}/src`)),
+    ns.mountFd(bind(`${dir}/src`, simpleMapping())),
+    ns.mountInto(bind(`${dir}/src`), `${dir}/t1`),
+    ns.mountFd(bind(`${dir}/src`)),
+  ].map((request) => assert.rejects(request, closed));
+  const closing = ns.close();
+  assert.equal(ns.closed, true);
+  await Promise.all(pending);
+  await closing;
+  assert.equal(ns.close(), closing, "close() again returns the same promise");
+  await assert.rejects(ns.mountFd(bind(`${dir}/src`)), /the mount namespace is closed/);
+  assert.equal(mountAt(`${dir}/t1`, helper.pid), undefined);
+  // mountTest checks that the fd the first request opened was closed.
+});
+
+mountTest("close() lets an attach at the Worker finish, and reports it", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  const ns = await openMountNamespace(helper.nsPath);
+  using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()));
+  const attached = ns.attach(tree, `${dir}/t1`);
+  const queued = assert.rejects(ns.attach(tree, `${dir}/t2`), /the mount namespace is closed/);
+  await ns.close();
+  await attached;
+  await queued;
+  assert.ok(mountAt(`${dir}/t1`, helper.pid));
+  assert.equal(mountAt(`${dir}/t2`, helper.pid), undefined);
+});
+
+mountTest("an abort rejects at once, and the fd that comes later is closed", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  await using ns = await openMountNamespace(helper.nsPath);
+  for (const idMapping of [undefined, simpleMapping()]) {
+    const controller = new AbortController();
+    const pending = ns.mountFd(bind(`${dir}/src`, idMapping), { signal: controller.signal });
+    controller.abort(new Error("cancelled"));
+    await assert.rejects(pending, { message: "cancelled" });
+  }
+  await assert.rejects(
+    ns.mountInto(bind(`${dir}/src`), `${dir}/t1`, { signal: AbortSignal.abort() }),
+    { name: "AbortError" },
+  );
+  // Still usable; the aborted answers were consumed in order.
+  using source = await ns.mountFd(bind(`${dir}/src`));
+  assert.equal(source.type, "plain-open");
+});
+
+mountTest("requests run one at a time, in order", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  await using ns = await openMountNamespace(helper.nsPath);
+  const order: number[] = [];
+  await Promise.all(
+    ["t1", "t2", "t3"].map((t, i) =>
+      ns.mountInto(bind(`${dir}/src`, i === 1 ? simpleMapping() : undefined), `${dir}/${t}`)
+        .then(() => order.push(i))
+    ),
+  );
+  assert.deepEqual(order, [0, 1, 2]);
+  const ids = ["t1", "t2", "t3"].map((t) => mountAt(`${dir}/${t}`, helper.pid)!.id);
+  assert.deepEqual(ids, ids.toSorted((a, b) => a - b), "mounted in request order");
+});
+
+mountTest("a Worker that dies fails what is pending, and every later call", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  const ns = await openMountNamespace(helper.nsPath);
+  const died = {
+    name: "MountError",
+    op: "mount namespace worker",
+    message: new RegExp(
+      `^mount namespace worker dst=${helper.nsPath}: the worker died: .*Crash requested by a test`,
+    ),
+  };
+  await Promise.all([
+    assert.rejects(sendWorkerRequest(ns, { kind: "crash" }), died),
+    assert.rejects(ns.mountFd(bind(`${dir}/src`)), died),
+  ]);
+  assert.equal(ns.closed, true);
+  await assert.rejects(ns.mountInto(bind(`${dir}/src`), `${dir}/t1`), died);
+  await ns.close();
+  for (let i = 0; i < 100 && threadsIn(helper.nsPath).length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(threadsIn(helper.nsPath), []);
+});
+
+for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMapping()]] as const) {
+  mountTest(`a failure after the attach detaches it, in the namespace (${kind})`, async (fx) => {
+    await using helper = await startHelper(fx);
+    const dir = helper.dir;
+    await using ns = await openMountNamespace(helper.nsPath);
+    const mount = bind(`${dir}/src`, idMapping, {
+      flags: MS_BIND | MS_RDONLY,
+      propagationFlags: [MS_SHARED],
+    });
+    await sendWorkerRequest(ns, { kind: "fault", faults: [["mount(MS_SHARED)", 5]] });
+    await assert.rejects(ns.mountInto(mount, `${dir}/t1`), {
+      name: "MountError",
+      op: "mount(MS_SHARED)",
+      code: "EIO",
+      message: `mount(MS_SHARED) src=${dir}/src, dst=${dir}/t1: EIO: Input/output error`,
+    });
+    assert.equal(mountAt(`${dir}/t1`, helper.pid), undefined);
+    await ns.mountInto(mount, `${dir}/t1`);
+    const info = mountAt(`${dir}/t1`, helper.pid)!;
+    assert.equal(propagation(info), "shared");
+    assert.ok(info.options.includes("ro"));
+  });
+
+  mountTest(
+    `flags locked by a less privileged namespace are kept, as runc does (${kind})`,
+    async (fx) => {
+      // The source is mounted here, nosuid,nodev; the helper's user namespace
+      // copies it with those flags locked.
+      const src = fx.mkdir("src");
+      mount("tmpfs", src, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+      fx.track(src);
+      const t = fx.mkdir("t");
+      const t2 = fx.mkdir("t2");
+      await using helper = await NamespaceHelper.start(fx.mkdir("ns"), { user: true });
+      await using ns = await openMountNamespace(helper.nsPath);
+      await ns.mountInto(bind(src, idMapping, { flags: MS_BIND | MS_RDONLY }), t);
+      assert.deepEqual(optionsIn(helper, t)?.filter((o) => o !== "idmapped"), [
+        "nodev",
+        "nosuid",
+        "relatime",
+        "ro",
+      ]);
+      await assert.rejects(
+        ns.mountInto(bind(src, idMapping, { flags: MS_BIND, clearedFlags: MS_NOSUID }), t2),
+        {
+          name: "MountError",
+          code: "EPERM",
+          message: /\(cannot clear locked flags MS_NOSUID\)$/,
+        },
+      );
+      assert.equal(mountAt(t2, helper.pid), undefined);
+      assert.equal(mountsUnder(t).length, 0, "nothing here");
+    },
+  );
+}
+
+mountTest("a given Handles is used, and kept, by the namespace", async (fx) => {
+  await using helper = await startHelper(fx);
+  using handles = new Handles();
+  const ns = await openMountNamespace(helper.nsPath, { handles });
+  using source = await ns.mountFd(bind(`${helper.dir}/src`, simpleMapping()));
+  assert.equal(source.type, "open_tree");
+  assert.equal(handles.size, 1);
+  await ns.close();
+  assert.equal(handles.size, 1, "not released by the namespace");
+  await assert.rejects(openMountNamespace(helper.nsPath, { handles: {} as Handles }), {
+    name: "TypeError",
+    message: "Invalid handles: expected a Handles, got object",
+  });
+});
+
+Deno.test("sendWorkerRequest() refuses what is no namespace", () => {
+  assert.throws(
+    () => sendWorkerRequest({} as never, { kind: "crash" }),
+    { name: "TypeError", message: "Not a namespace from openMountNamespace" },
+  );
+  assert.equal(errnoValue("EIO"), 5);
+});
