@@ -5,7 +5,9 @@
  *
  * It makes a tmpfs with files owned by several ids, makes an id-mapped mount
  * source of it (ids 0..1999 on disk show as 10000..11999), attaches it, and
- * prints each file's owner on disk and through the mount.
+ * prints each file's owner on disk and through the mount. Then it makes the
+ * same mount read-only with `mountInto`, which sets `MS_RDONLY` on the
+ * detached tree before attaching it, and shows that a write is refused.
  *
  * It needs a private mount namespace where it may mount: as root, it re-runs
  * itself under `unshare --mount`; as a user with a subordinate id range, under
@@ -15,7 +17,16 @@
  * @module
  */
 
-import { attachMountSource, Handles, MNT_DETACH, type Mount, mountFd, MS_BIND } from "../mod.ts";
+import {
+  attachMountSource,
+  Handles,
+  MNT_DETACH,
+  type Mount,
+  mountFd,
+  mountInto,
+  MS_BIND,
+  MS_RDONLY,
+} from "../mod.ts";
 // The demo mounts its tmpfs with the same thin libc layer the module uses.
 // /proc is read through it too: Deno's own file APIs need --allow-all there.
 import { geteuid, mount, readText, umount2 } from "../ffi/syscalls.ts";
@@ -70,6 +81,13 @@ async function rerunUnder(args: string[]): Promise<never> {
   Deno.exit(code);
 }
 
+/** The per-mount options of the mount at `target`, from /proc/self/mountinfo. */
+function mountOptions(target: string): string {
+  const line = readText("/proc/self/mountinfo").trim().split("\n")
+    .findLast((l) => l.split(" ")[4] === target);
+  return line?.split(" ")[5] ?? "(not mounted)";
+}
+
 function pad(text: string, width: number): string {
   return text + " ".repeat(Math.max(1, width - text.length));
 }
@@ -78,10 +96,12 @@ async function demo(): Promise<void> {
   const base = Deno.makeTempDirSync({ prefix: "mountfd-demo-" });
   const disk = `${base}/disk`;
   const view = `${base}/view`;
+  const readOnly = `${base}/ro`;
   const mounted: string[] = [];
   try {
     Deno.mkdirSync(disk);
     Deno.mkdirSync(view);
+    Deno.mkdirSync(readOnly);
     mount("tmpfs", disk, "tmpfs", 0, "mode=0755,size=1m");
     mounted.push(disk);
     for (const [name, id] of FILES) {
@@ -119,6 +139,33 @@ async function demo(): Promise<void> {
       `\nIds ${containerID}..${containerID + size - 1} on disk show as ` +
         `${hostID}..${hostID + size - 1}; others show as the overflow id.`,
     );
+
+    // The whole mount in one call: MS_RDONLY goes on the detached tree
+    // before move_mount, so the mount is never writable, not even briefly.
+    await mountInto({ ...bind, flags: MS_BIND | MS_RDONLY }, readOnly, { handles });
+    mounted.push(readOnly);
+    const [name] = FILES[0];
+    const through = Deno.statSync(`${readOnly}/${name}`);
+    let write: string;
+    try {
+      Deno.writeTextFileSync(`${readOnly}/${name}`, "changed\n");
+      write = "allowed (unexpected)";
+    } catch (error) {
+      write = error instanceof Error && /os error 30/.test(error.message)
+        ? "refused: EROFS"
+        : `failed: ${error}`;
+    }
+    console.log(`\nread-only id-mapped mount (mountInto with MS_RDONLY)`);
+    for (
+      const [label, value] of [
+        ["mounted at:", readOnly],
+        ["mount options:", mountOptions(readOnly)],
+        [`owner of ${name}:`, `${through.uid}:${through.gid}`],
+        [`write to ${name}:`, write],
+      ]
+    ) {
+      console.log("  " + pad(label, 20) + value);
+    }
   } finally {
     for (const target of mounted.reverse()) umount2(target, MNT_DETACH);
     Deno.removeSync(base, { recursive: true });

@@ -16,7 +16,7 @@ Deno.test({
     }).output();
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 0, new TextDecoder().decode(stderr));
-    const rows = out.split("\n").filter((line) => line.includes(".txt"))
+    const rows = out.split("\n").filter((line) => /^\S+\.txt\s+\d+:\d+\s+\d+:\d+$/.test(line))
       .map((line) => line.trim().split(/\s+/));
     assert.deepEqual(rows, [
       ["root.txt", "0:0", "10000:10000"],
@@ -26,6 +26,10 @@ Deno.test({
       ["outside.txt", "3000:3000", "65534:65534"],
     ]);
     assert.match(out, /open_tree source/);
+    assert.match(out, /read-only id-mapped mount \(mountInto with MS_RDONLY\)/);
+    assert.match(out, /mount options: +ro,relatime,idmapped\n/);
+    assert.match(out, /owner of root\.txt: +10000:10000\n/);
+    assert.match(out, /write to root\.txt: +refused: EROFS\n/);
     assert.deepEqual(childPids(), []);
   },
 });
