@@ -193,14 +193,10 @@ mountTest("bad paths inside the namespace name the op, errno and path", async (f
   assert.ok(mountAt(`${dir}/t1`, helper.pid));
 });
 
-mountTest("joining a namespace without privilege over it is EPERM", async (fx) => {
-  await using helper = await startHelper(fx);
-  // Bind the namespace file where a process with no privilege over it can
-  // open it: /proc/PID/ns/mnt itself would need ptrace access.
-  const nsFile = `${fx.dir}/nsfile`;
-  Deno.writeTextFileSync(nsFile, "");
-  mount(helper.nsPath, nsFile, null, MS_BIND, null);
-  fx.track(nsFile);
+mountTest("joining a namespace without privilege over it is EPERM", async () => {
+  // A process in a new user namespace tries to join its own mount namespace,
+  // which the parent user namespace owns. (Binding a helper's ns file for it
+  // to open is flaky: the kernel's loop check sometimes refuses it, EINVAL.)
   const { stdout, stderr, success } = await new Deno.Command("unshare", {
     args: [
       "--user",
@@ -211,7 +207,7 @@ mountTest("joining a namespace without privilege over it is EPERM", async (fx) =
       "--allow-ffi",
       `--allow-read=${ROOT}`,
       PROBE,
-      nsFile,
+      "/proc/self/ns/mnt",
     ],
     stdout: "piped",
     stderr: "piped",
@@ -222,8 +218,8 @@ mountTest("joining a namespace without privilege over it is EPERM", async (fx) =
     name: "MountError",
     op: "setns(CLONE_NEWNS)",
     code: "EPERM",
-    message: `setns(CLONE_NEWNS) dst=${nsFile}: EPERM: Operation not permitted (joining a ` +
-      "mount namespace needs CAP_SYS_ADMIN in the user namespace that owns it)",
+    message: "setns(CLONE_NEWNS) dst=/proc/self/ns/mnt: EPERM: Operation not permitted " +
+      "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that owns it)",
   });
 });
 
