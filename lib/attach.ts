@@ -11,6 +11,7 @@ import {
   MS_BIND,
   MS_REC,
 } from "../ffi/constants.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { assertPath, mount, moveMount } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
 import { MountSource } from "./mount_fd.ts";
@@ -50,17 +51,21 @@ export function attachMountSource(source: MountSource, target: string): void {
   assertPath(target, "target");
   if (source.closed) throw new TypeError("Cannot attach a closed mount source");
   const names = { source: source.mount.source, target };
-  if (source.type === "open_tree") {
-    moveMount(
-      source.fd,
-      "",
-      AT_FDCWD,
-      target,
-      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
-      names,
-    );
-  } else {
-    const flags = MS_BIND | (source.mount.flags & MS_REC);
-    mount(`/proc/self/fd/${source.fd}`, target, null, flags, null, names);
+  try {
+    if (source.type === "open_tree") {
+      moveMount(
+        source.fd,
+        "",
+        AT_FDCWD,
+        target,
+        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
+        names,
+      );
+    } else {
+      const flags = MS_BIND | (source.mount.flags & MS_REC);
+      mount(`/proc/self/fd/${source.fd}`, target, null, flags, null, names);
+    }
+  } catch (error) {
+    throw PermissionError.in(error, "attachMountSource");
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { spawn } from "../ffi/process.ts";
 import { assertPath, readText } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
@@ -296,8 +297,8 @@ export async function getUserNamespaceMappings(nsPath: string): Promise<Mapping>
   };
   // Settle both before answering, so that no helper outlives the call.
   const [uid, gid] = await Promise.allSettled([read("uid_map"), read("gid_map")]);
-  if (uid.status === "rejected") throw uid.reason;
-  if (gid.status === "rejected") throw gid.reason;
+  if (uid.status === "rejected") throw PermissionError.in(uid.reason, "getUserNamespaceMappings");
+  if (gid.status === "rejected") throw PermissionError.in(gid.reason, "getUserNamespaceMappings");
   return { uidMappings: uid.value, gidMappings: gid.value };
 }
 
@@ -308,7 +309,7 @@ async function readInNamespace(nsPath: string, file: string): Promise<string> {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  });
+  }, "which reads the mappings of a user namespace it joins");
   const { code, signal, stdout, stderr } = await child.output();
   if (code !== 0) {
     const errors = new TextDecoder().decode(stderr).trim();

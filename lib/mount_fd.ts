@@ -17,6 +17,7 @@ import {
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { mountSetattr, namespaceType, open, openTree } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
 import { assertMount, isBind, isIDMapped, type Mount, type MountIDMapping } from "./mount.ts";
@@ -128,6 +129,8 @@ export const IDMAP_EINVAL_HINT =
  * @throws {MountError} For a non-bind mount (`only bind-mounts are
  * supported`), or a failed syscall or helper; an EINVAL from mount_setattr
  * carries the hint that the filesystem may not support id-mapped mounts.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` (or
+ * `--allow-run=unshare` for an id mapping given as lists), naming the flag.
  * @throws The signal's reason, once aborted.
  *
  * @example Make an id-mapped mount source and attach it
@@ -160,21 +163,25 @@ export async function mountFd(
       detail: "new mount api: only bind-mounts are supported",
     });
   }
-  if (!isIDMapped(mount)) {
-    return new MountSource("plain-open", new OwnedFd(open(mount.source, O_PATH)), mount);
-  }
-  const idMapping = mount.idMapping!;
-  let treeFlags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
-  if (mount.flags & MS_REC) treeFlags |= AT_RECURSIVE;
-  const tree = new OwnedFd(openTree(AT_FDCWD, mount.source, treeFlags));
   try {
-    using userns = await openUserns(idMapping, options);
-    signal?.throwIfAborted();
-    setIDMap(tree, userns, idMapping.recursive === true, mount.source);
-    return new MountSource("open_tree", tree, mount);
+    if (!isIDMapped(mount)) {
+      return new MountSource("plain-open", new OwnedFd(open(mount.source, O_PATH)), mount);
+    }
+    const idMapping = mount.idMapping!;
+    let treeFlags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC;
+    if (mount.flags & MS_REC) treeFlags |= AT_RECURSIVE;
+    const tree = new OwnedFd(openTree(AT_FDCWD, mount.source, treeFlags));
+    try {
+      using userns = await openUserns(idMapping, options);
+      signal?.throwIfAborted();
+      setIDMap(tree, userns, idMapping.recursive === true, mount.source);
+      return new MountSource("open_tree", tree, mount);
+    } catch (error) {
+      tree.close();
+      throw error;
+    }
   } catch (error) {
-    tree.close();
-    throw error;
+    throw PermissionError.in(error, "mountFd");
   }
 }
 

@@ -15,6 +15,7 @@
 import { O_RDONLY } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { spawn } from "../ffi/process.ts";
 import { open, writeOnce } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
@@ -130,16 +131,22 @@ export class Handles {
    * @throws {MountError} If the helper can't be spawned (`unshare` missing:
    * code `ENOENT`), exits early, is not ready in time, or the kernel refuses
    * the map.
+   * @throws {Deno.errors.NotCapable} Without `--allow-run=unshare` or
+   * `--allow-ffi`, naming the flag.
    * @throws The signal's reason, once aborted.
    */
   async get(mapping: Mapping, options: GetOptions = {}): Promise<OwnedFd> {
     const { signal } = options;
     signal?.throwIfAborted();
     const key = mappingKey(checkMapping(mapping, "mapping"));
-    const cached = this.#cache.get(key);
-    if (cached !== undefined) return cached.dup();
-    const flight = this.#flights.get(key) ?? this.#start(key, mapping);
-    return await join(flight, signal);
+    try {
+      const cached = this.#cache.get(key);
+      if (cached !== undefined) return cached.dup();
+      const flight = this.#flights.get(key) ?? this.#start(key, mapping);
+      return await join(flight, signal);
+    } catch (error) {
+      throw PermissionError.in(error, "Handles.get");
+    }
   }
 
   /**
@@ -249,7 +256,7 @@ async function createUserns(
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  });
+  }, "which makes user namespaces for id mappings");
   const stderr = new Response(child.stderr).text();
   const stdin = child.stdin.getWriter();
   const stdout = child.stdout.getReader();
