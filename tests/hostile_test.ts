@@ -180,7 +180,7 @@ function prng(seed: number): () => number {
   };
 }
 
-function fuzzer(seed: number, src: string) {
+function fuzzer(seed: number, src: string): { mount: () => unknown; spec: () => unknown } {
   const random = prng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const maybe = <T>(value: () => T): T | undefined => (random() < 0.5 ? value() : undefined);
