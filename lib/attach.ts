@@ -35,7 +35,7 @@ import { MountSource } from "./mount_fd.ts";
  * refuses.
  *
  * @example Bind a directory somewhere else
- * ```ts ignore
+ * ```ts
  * import { attachMountSource, mountFd, MS_BIND } from "../mod.ts";
  *
  * using source = await mountFd({ source: "/srv/data", destination: "/data", flags: MS_BIND });

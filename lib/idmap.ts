@@ -76,7 +76,7 @@ function checkOverlap(maps: IDMap[], field: string, side: keyof IDMap): void {
  * 4294967295, got 0`.
  *
  * @example Check a mapping
- * ```ts ignore
+ * ```ts
  * import { checkIDMaps } from "./idmap.ts";
  * checkIDMaps([{ containerID: 0, hostID: 1000, size: 1 }], "uidMappings");
  * ```
@@ -127,7 +127,7 @@ export function checkIDMaps(maps: unknown, field: string): IDMap[] {
  * @throws {TypeError} Naming the bad field.
  *
  * @example Check a mapping
- * ```ts ignore
+ * ```ts
  * import { checkMapping } from "./idmap.ts";
  * const one = [{ containerID: 0, hostID: 1000, size: 1 }];
  * checkMapping({ uidMappings: one, gidMappings: one }, "mapping");
@@ -162,7 +162,7 @@ function rangeKeys(maps: IDMap[]): string {
  * @returns Such as `"uid=0:100000:65536;gid=0:100000:65536"`.
  *
  * @example Order does not matter
- * ```ts ignore
+ * ```ts
  * import { mappingKey } from "./idmap.ts";
  * const a = { containerID: 0, hostID: 1000, size: 1 };
  * const b = { containerID: 1, hostID: 2000, size: 1 };
@@ -182,7 +182,7 @@ export function mappingKey(mapping: Mapping): string {
  * @returns The text, for a single write.
  *
  * @example Format a range
- * ```ts ignore
+ * ```ts
  * import { formatIDMaps } from "./idmap.ts";
  * formatIDMaps([{ containerID: 0, hostID: 100000, size: 65536 }]); // "0 100000 65536\n"
  * ```
@@ -231,7 +231,7 @@ const MAP_LINE = /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/;
  * @throws {TypeError} For the first bad line, with its number and text.
  *
  * @example Parse a map
- * ```ts ignore
+ * ```ts
  * import { parseIDMap } from "./idmap.ts";
  * parseIDMap("         0     100000      65536\n", "uid_map");
  * // [{ containerID: 0, hostID: 100000, size: 65536 }]
@@ -275,7 +275,7 @@ const PROC_USERNS = /^\/proc\/([1-9]\d*)\/ns\/user$/;
  * `"nsenter"` with the kernel's refusal to join.
  *
  * @example Read the mappings of a container's user namespace
- * ```ts ignore
+ * ```ts
  * import { getUserNamespaceMappings } from "../mod.ts";
  * const { uidMappings, gidMappings } = await getUserNamespaceMappings("/proc/1234/ns/user");
  * ```

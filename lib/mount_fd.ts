@@ -86,6 +86,22 @@ export class MountSource {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  /**
+   * Shows the type, fd and source, for `console.log`.
+   *
+   * @param inspect Deno's inspect function.
+   * @param options Its options.
+   * @returns Such as `MountSource { type: "open_tree", fd: 21, source: "/srv/data" }`.
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: typeof Deno.inspect,
+    options: Deno.InspectOptions,
+  ): string {
+    const fd = this.closed ? { closed: true } : { fd: this.fd };
+    const { source, destination } = this.mount;
+    return `MountSource ${inspect({ type: this.type, ...fd, source, destination }, options)}`;
+  }
 }
 
 /**
@@ -134,7 +150,7 @@ export const IDMAP_EINVAL_HINT =
  * @throws The signal's reason, once aborted.
  *
  * @example Make an id-mapped mount source and attach it
- * ```ts ignore
+ * ```ts
  * import { attachMountSource, mountFd, MS_BIND } from "../mod.ts";
  *
  * using source = await mountFd({

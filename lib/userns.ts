@@ -43,8 +43,15 @@ export interface HandlesOptions {
  * Options of {@linkcode Handles.get}.
  *
  * @example Give up after a second
- * ```ts ignore
- * const fd = await handles.get(mapping, { signal: AbortSignal.timeout(1000) });
+ * ```ts
+ * import { Handles } from "../mod.ts";
+ *
+ * using handles = new Handles();
+ * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
+ * using fd = await handles.get(
+ *   { uidMappings: range, gidMappings: range },
+ *   { signal: AbortSignal.timeout(1000) },
+ * );
  * ```
  */
 export interface GetOptions {
@@ -163,6 +170,21 @@ export class Handles {
   /** Releases the cache; for `using`. */
   [Symbol.dispose](): void {
     this.release();
+  }
+
+  /**
+   * Shows what the cache holds, for `console.log`.
+   *
+   * @param inspect Deno's inspect function.
+   * @param options Its options.
+   * @returns Such as `Handles { namespaces: 2, inFlight: 0 }`.
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: typeof Deno.inspect,
+    options: Deno.InspectOptions,
+  ): string {
+    const state = { namespaces: this.#cache.size, inFlight: this.#flights.size };
+    return `Handles ${inspect(state, options)}`;
   }
 
   #start(key: string, mapping: Mapping): Flight {
