@@ -12,7 +12,7 @@
  * on `/proc` (their maps).
  *
  * @example Id-map a directory into a container's tree
- * ```ts ignore
+ * ```ts
  * import { attachMountSource, Handles, mountFd, MS_BIND } from "./mod.ts";
  *
  * using handles = new Handles();
