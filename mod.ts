@@ -12,7 +12,7 @@
  * on `/proc` (their maps).
  *
  * @example Id-map a directory into a container's tree
- * ```ts ignore
+ * ```ts
  * import { attachMountSource, Handles, mountFd, MS_BIND } from "./mod.ts";
  *
  * using handles = new Handles();
@@ -45,8 +45,18 @@ export {
 // Owned file descriptors.
 export { OwnedFd } from "./lib/fd.ts";
 
+// OCI runtime-spec mounts, and their validation.
+export {
+  EXT_COPYUP,
+  KNOWN_MOUNT_OPTIONS,
+  mountFromSpec,
+  type SpecContext,
+  type SpecMount,
+} from "./lib/spec.ts";
+export { validateMount } from "./lib/validate.ts";
+
 // User namespaces.
-export { type Mapping } from "./lib/idmap.ts";
+export { getUserNamespaceMappings, isSameMapping, type Mapping } from "./lib/idmap.ts";
 export { type GetOptions, Handles, type HandlesOptions } from "./lib/userns.ts";
 
 // Mount sources.

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { PermissionError } from "./permission_error.ts";
+
 /** Every libc symbol this module calls. No errno-setting symbol is `nonblocking`. */
 export const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
@@ -85,10 +87,7 @@ function load(call: string): Libc {
     lib = Deno.dlopen("libc.so.6", SYMBOLS);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
-      throw new Deno.errors.NotCapable(
-        `Cannot call ${call}: this module needs --allow-ffi to call libc`,
-        { cause: error },
-      );
+      throw new PermissionError("--allow-ffi", `call ${call}`, { cause: error });
     }
     throw error;
   }
@@ -103,7 +102,8 @@ function load(call: string): Libc {
  *
  * @param call The call that needs them, named in a permission error.
  * @returns The symbols.
- * @throws {Deno.errors.NotCapable} Without `--allow-ffi`.
+ * @throws {PermissionError} Without `--allow-ffi`: a `Deno.errors.NotCapable`
+ * that names the flag and the call.
  *
  * @example Call getpid-like symbols directly
  * ```ts ignore

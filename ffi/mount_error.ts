@@ -6,7 +6,17 @@
 
 import { errnoDescription, errnoName } from "./errno.ts";
 
-/** What a {@linkcode MountError} is built from. */
+/**
+ * What a {@linkcode MountError} is built from.
+ *
+ * @example Report a failed mount(2)
+ * ```ts
+ * import { MountError, type MountErrorOptions } from "../mod.ts";
+ * const options: MountErrorOptions = { errno: 2, source: "/srv/data", target: "/mnt" };
+ * console.log(new MountError("mount", options).message);
+ * // "mount src=/srv/data, dst=/mnt: ENOENT: No such file or directory"
+ * ```
+ */
 export interface MountErrorOptions {
   /** The errno value of the failed call, if a syscall failed. */
   errno?: number;

@@ -6,6 +6,7 @@
 
 import { errnoValue } from "./errno.ts";
 import { MountError } from "./mount_error.ts";
+import { PermissionError } from "./permission_error.ts";
 import { faulted, takeInjectedErrno } from "./seam.ts";
 
 /**
@@ -13,21 +14,24 @@ import { faulted, takeInjectedErrno } from "./seam.ts";
  *
  * @param command The program, looked up in `PATH`.
  * @param options The `Deno.Command` options, `args` included.
+ * @param purpose What the program is for, said in a permission error.
  * @returns The running child.
  * @throws {MountError} With op `"spawn COMMAND"`: code `ENOENT` when the
  * program is not in `PATH`.
- * @throws {Deno.errors.NotCapable} Without `--allow-run`, naming the program.
+ * @throws {PermissionError} Without `--allow-run`, naming the flag, the
+ * program and its purpose.
  *
  * @example Spawn a helper
  * ```ts ignore
  * import { spawn } from "./process.ts";
- * const child = spawn("true", { stdout: "null" });
+ * const child = spawn("true", { stdout: "null" }, "to test");
  * await child.status;
  * ```
  */
 export function spawn(
   command: string,
   options: Deno.CommandOptions,
+  purpose: string,
 ): Deno.ChildProcess {
   const op = `spawn ${command}`;
   if (faulted(op)) {
@@ -37,11 +41,9 @@ export function spawn(
     return new Deno.Command(command, options).spawn();
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
-      throw new Deno.errors.NotCapable(
-        `Cannot spawn ${command}: this module needs --allow-run=${command} ` +
-          `to create user namespaces`,
-        { cause: error },
-      );
+      throw new PermissionError(`--allow-run=${command}`, `spawn ${command}, ${purpose}`, {
+        cause: error,
+      });
     }
     if (error instanceof Deno.errors.NotFound) {
       throw new MountError(op, {

@@ -21,6 +21,7 @@ import {
   type PathNames,
   readlinkAt,
 } from "../ffi/syscalls.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { describe } from "./errors.ts";
 import type { Mount } from "./mount.ts";
 import { MountSource, type MountSourceType, sourceNamespace } from "./mount_fd.ts";
@@ -48,7 +49,7 @@ import { MountSource, type MountSourceType, sourceNamespace } from "./mount_fd.t
  * saying so.
  *
  * @example Bind a directory somewhere else
- * ```ts ignore
+ * ```ts
  * import { attachMountSource, mountFd, MS_BIND } from "../mod.ts";
  *
  * using source = await mountFd({ source: "/srv/data", destination: "/data", flags: MS_BIND });
@@ -60,7 +61,10 @@ export function attachMountSource(source: MountSource, target: string): void {
   try {
     attachFd(source.type, source.fd, source.mount, target);
   } catch (error) {
-    throw explainCrossNamespace(error, source, mainNamespace());
+    throw PermissionError.in(
+      explainCrossNamespace(error, source, mainNamespace()),
+      "attachMountSource",
+    );
   }
 }
 

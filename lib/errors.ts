@@ -14,7 +14,7 @@ export { MountError, type MountErrorOptions } from "../ffi/mount_error.ts";
  * @returns A short description.
  *
  * @example Describe a bad argument
- * ```ts ignore
+ * ```ts
  * import { describe } from "./errors.ts";
  * describe([1]); // "an array"
  * ```

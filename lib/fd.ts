@@ -72,4 +72,18 @@ export class OwnedFd {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  /**
+   * Shows the fd, for `console.log`.
+   *
+   * @param inspect Deno's inspect function.
+   * @param options Its options.
+   * @returns Such as `OwnedFd { fd: 21 }`.
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: typeof Deno.inspect,
+    options: Deno.InspectOptions,
+  ): string {
+    return `OwnedFd ${inspect(this.closed ? { closed: true } : { fd: this.#fd }, options)}`;
+  }
 }

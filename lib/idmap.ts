@@ -4,6 +4,10 @@
  * @module
  */
 
+import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
+import { spawn } from "../ffi/process.ts";
+import { assertPath, readText } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
 import type { IDMap } from "./mount.ts";
 
@@ -72,7 +76,7 @@ function checkOverlap(maps: IDMap[], field: string, side: keyof IDMap): void {
  * 4294967295, got 0`.
  *
  * @example Check a mapping
- * ```ts ignore
+ * ```ts
  * import { checkIDMaps } from "./idmap.ts";
  * checkIDMaps([{ containerID: 0, hostID: 1000, size: 1 }], "uidMappings");
  * ```
@@ -123,7 +127,7 @@ export function checkIDMaps(maps: unknown, field: string): IDMap[] {
  * @throws {TypeError} Naming the bad field.
  *
  * @example Check a mapping
- * ```ts ignore
+ * ```ts
  * import { checkMapping } from "./idmap.ts";
  * const one = [{ containerID: 0, hostID: 1000, size: 1 }];
  * checkMapping({ uidMappings: one, gidMappings: one }, "mapping");
@@ -158,7 +162,7 @@ function rangeKeys(maps: IDMap[]): string {
  * @returns Such as `"uid=0:100000:65536;gid=0:100000:65536"`.
  *
  * @example Order does not matter
- * ```ts ignore
+ * ```ts
  * import { mappingKey } from "./idmap.ts";
  * const a = { containerID: 0, hostID: 1000, size: 1 };
  * const b = { containerID: 1, hostID: 2000, size: 1 };
@@ -178,7 +182,7 @@ export function mappingKey(mapping: Mapping): string {
  * @returns The text, for a single write.
  *
  * @example Format a range
- * ```ts ignore
+ * ```ts
  * import { formatIDMaps } from "./idmap.ts";
  * formatIDMaps([{ containerID: 0, hostID: 100000, size: 65536 }]); // "0 100000 65536\n"
  * ```
@@ -189,4 +193,132 @@ export function formatIDMaps(maps: IDMap[]): string {
     text += `${containerID} ${hostID} ${size}\n`;
   }
   return text;
+}
+
+/**
+ * Whether two lists of id ranges are equal, entry by entry and in order, as
+ * runc's `IsSameMapping` compares them.
+ *
+ * @param a One list.
+ * @param b The other.
+ * @returns `true` if they have the same ranges in the same order.
+ *
+ * @example Order matters
+ * ```ts
+ * import { isSameMapping } from "../mod.ts";
+ * const a = { containerID: 0, hostID: 1000, size: 1 };
+ * const b = { containerID: 1, hostID: 2000, size: 1 };
+ * isSameMapping([a, b], [a, b]); // true
+ * isSameMapping([a, b], [b, a]); // false
+ * ```
+ */
+export function isSameMapping(a: IDMap[], b: IDMap[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((m, i) =>
+    m.containerID === b[i].containerID && m.hostID === b[i].hostID && m.size === b[i].size
+  );
+}
+
+const MAP_LINE = /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/;
+
+/**
+ * Parses the text of a `/proc/PID/uid_map` or `gid_map`, strictly.
+ *
+ * @param text The file's text: one `containerID hostID size` line per range.
+ * @param what What is parsed, for the error message, such as
+ * `"uid_map of /proc/42/ns/user"`.
+ * @returns The ranges; none for an empty (unwritten) map.
+ * @throws {TypeError} For the first bad line, with its number and text.
+ *
+ * @example Parse a map
+ * ```ts
+ * import { parseIDMap } from "./idmap.ts";
+ * parseIDMap("         0     100000      65536\n", "uid_map");
+ * // [{ containerID: 0, hostID: 100000, size: 65536 }]
+ * ```
+ */
+export function parseIDMap(text: string, what: string): IDMap[] {
+  const maps: IDMap[] = [];
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  lines.forEach((line, i) => {
+    const match = MAP_LINE.exec(line);
+    const [containerID, hostID, size] = match ? match.slice(1).map(Number) : [];
+    if (!match || containerID >= ID_LIMIT || hostID >= ID_LIMIT || size >= ID_LIMIT || size < 1) {
+      throw new TypeError(
+        `Cannot parse ${what}: line ${i + 1}: expected "containerID hostID size", got ${
+          JSON.stringify(line)
+        }`,
+      );
+    }
+    maps.push({ containerID, hostID, size });
+  });
+  return maps;
+}
+
+const PROC_USERNS = /^\/proc\/([1-9]\d*)\/ns\/user$/;
+
+/**
+ * The uid and gid mappings of an existing user namespace, as runc's
+ * `GetUserNamespaceMappings` reads them.
+ *
+ * For `/proc/PID/ns/user`, it reads `/proc/PID/uid_map` and `gid_map`. For
+ * any other path, such as a bind-mounted nsfs file whose process is gone, or
+ * if the fast path fails, it joins the namespace from a helper
+ * (`nsenter --user=PATH --preserve-credentials cat /proc/self/uid_map`), and
+ * reaps it.
+ *
+ * @param nsPath The user namespace file.
+ * @returns Its mappings.
+ * @throws {TypeError} For a path with a NUL byte, or a map that does not parse.
+ * @throws {MountError} If the helper fails (with its stderr), such as op
+ * `"nsenter"` with the kernel's refusal to join.
+ *
+ * @example Read the mappings of a container's user namespace
+ * ```ts
+ * import { getUserNamespaceMappings } from "../mod.ts";
+ * const { uidMappings, gidMappings } = await getUserNamespaceMappings("/proc/1234/ns/user");
+ * ```
+ */
+export async function getUserNamespaceMappings(nsPath: string): Promise<Mapping> {
+  assertPath(nsPath, "nsPath");
+  const pid = PROC_USERNS.exec(nsPath)?.[1];
+  const read = async (name: "uid_map" | "gid_map"): Promise<IDMap[]> => {
+    let text: string | undefined;
+    if (pid !== undefined) {
+      try {
+        text = readText(`/proc/${pid}/${name}`);
+      } catch {
+        // The process is gone, or hidden: join the namespace instead.
+      }
+    }
+    text ??= await readInNamespace(nsPath, `/proc/self/${name}`);
+    return parseIDMap(text, `${name} of ${nsPath}`);
+  };
+  // Settle both before answering, so that no helper outlives the call.
+  const [uid, gid] = await Promise.allSettled([read("uid_map"), read("gid_map")]);
+  if (uid.status === "rejected") throw PermissionError.in(uid.reason, "getUserNamespaceMappings");
+  if (gid.status === "rejected") throw PermissionError.in(gid.reason, "getUserNamespaceMappings");
+  return { uidMappings: uid.value, gidMappings: gid.value };
+}
+
+/** Reads `file` from inside the user namespace at `nsPath`, with nsenter. */
+async function readInNamespace(nsPath: string, file: string): Promise<string> {
+  const child = spawn("nsenter", {
+    args: [`--user=${nsPath}`, "--preserve-credentials", "--", "cat", file],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }, "which reads the mappings of a user namespace it joins");
+  const { code, signal, stdout, stderr } = await child.output();
+  if (code !== 0) {
+    const errors = new TextDecoder().decode(stderr).trim();
+    throw new MountError("nsenter", {
+      source: nsPath,
+      detail: `cannot read ${file} in the user namespace (${signal ?? `exit code ${code}`})${
+        errors ? `: ${errors}` : ""
+      }`,
+    });
+  }
+  return new TextDecoder().decode(stdout);
 }

@@ -236,7 +236,7 @@ export function stringifyMountFlags(flags: number): string {
  * @throws {TypeError} Naming the bad field.
  *
  * @example Reject a NUL byte
- * ```ts ignore
+ * ```ts
  * import { assertMount } from "./mount.ts";
  * assertMount({ source: "/a\0b", destination: "/c", flags: 0 }, "mount"); // throws
  * ```

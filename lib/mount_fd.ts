@@ -17,6 +17,7 @@ import {
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { mountSetattr, namespaceType, open, openTree } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
 import { assertMount, isBind, isIDMapped, type Mount, type MountIDMapping } from "./mount.ts";
@@ -85,6 +86,22 @@ export class MountSource {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  /**
+   * Shows the type, fd and source, for `console.log`.
+   *
+   * @param inspect Deno's inspect function.
+   * @param options Its options.
+   * @returns Such as `MountSource { type: "open_tree", fd: 21, source: "/srv/data" }`.
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: typeof Deno.inspect,
+    options: Deno.InspectOptions,
+  ): string {
+    const fd = this.closed ? { closed: true } : { fd: this.fd };
+    const { source, destination } = this.mount;
+    return `MountSource ${inspect({ type: this.type, ...fd, source, destination }, options)}`;
+  }
 }
 
 /**
@@ -128,10 +145,12 @@ export const IDMAP_EINVAL_HINT =
  * @throws {MountError} For a non-bind mount (`only bind-mounts are
  * supported`), or a failed syscall or helper; an EINVAL from mount_setattr
  * carries the hint that the filesystem may not support id-mapped mounts.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi` (or
+ * `--allow-run=unshare` for an id mapping given as lists), naming the flag.
  * @throws The signal's reason, once aborted.
  *
  * @example Make an id-mapped mount source and attach it
- * ```ts ignore
+ * ```ts
  * import { attachMountSource, mountFd, MS_BIND } from "../mod.ts";
  *
  * using source = await mountFd({
@@ -153,8 +172,12 @@ export async function mountFd(
   assertMount(mount);
   options.signal?.throwIfAborted();
   assertBind(mount);
-  const { type, fd } = openSourceFd(mount);
-  return await finishMountSource(mount, type, fd, options);
+  try {
+    const { type, fd } = openSourceFd(mount);
+    return await finishMountSource(mount, type, fd, options);
+  } catch (error) {
+    throw PermissionError.in(error, "mountFd");
+  }
 }
 
 /**

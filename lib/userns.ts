@@ -15,6 +15,7 @@
 import { O_RDONLY } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { spawn } from "../ffi/process.ts";
 import { open, writeOnce } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
@@ -42,8 +43,15 @@ export interface HandlesOptions {
  * Options of {@linkcode Handles.get}.
  *
  * @example Give up after a second
- * ```ts ignore
- * const fd = await handles.get(mapping, { signal: AbortSignal.timeout(1000) });
+ * ```ts
+ * import { Handles } from "../mod.ts";
+ *
+ * using handles = new Handles();
+ * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
+ * using fd = await handles.get(
+ *   { uidMappings: range, gidMappings: range },
+ *   { signal: AbortSignal.timeout(1000) },
+ * );
  * ```
  */
 export interface GetOptions {
@@ -130,16 +138,22 @@ export class Handles {
    * @throws {MountError} If the helper can't be spawned (`unshare` missing:
    * code `ENOENT`), exits early, is not ready in time, or the kernel refuses
    * the map.
+   * @throws {Deno.errors.NotCapable} Without `--allow-run=unshare` or
+   * `--allow-ffi`, naming the flag.
    * @throws The signal's reason, once aborted.
    */
   async get(mapping: Mapping, options: GetOptions = {}): Promise<OwnedFd> {
     const { signal } = options;
     signal?.throwIfAborted();
     const key = mappingKey(checkMapping(mapping, "mapping"));
-    const cached = this.#cache.get(key);
-    if (cached !== undefined) return cached.dup();
-    const flight = this.#flights.get(key) ?? this.#start(key, mapping);
-    return await join(flight, signal);
+    try {
+      const cached = this.#cache.get(key);
+      if (cached !== undefined) return cached.dup();
+      const flight = this.#flights.get(key) ?? this.#start(key, mapping);
+      return await join(flight, signal);
+    } catch (error) {
+      throw PermissionError.in(error, "Handles.get");
+    }
   }
 
   /**
@@ -156,6 +170,21 @@ export class Handles {
   /** Releases the cache; for `using`. */
   [Symbol.dispose](): void {
     this.release();
+  }
+
+  /**
+   * Shows what the cache holds, for `console.log`.
+   *
+   * @param inspect Deno's inspect function.
+   * @param options Its options.
+   * @returns Such as `Handles { namespaces: 2, inFlight: 0 }`.
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: typeof Deno.inspect,
+    options: Deno.InspectOptions,
+  ): string {
+    const state = { namespaces: this.#cache.size, inFlight: this.#flights.size };
+    return `Handles ${inspect(state, options)}`;
   }
 
   #start(key: string, mapping: Mapping): Flight {
@@ -249,7 +278,7 @@ async function createUserns(
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  });
+  }, "which makes user namespaces for id mappings");
   const stderr = new Response(child.stderr).text();
   const stdin = child.stdin.getWriter();
   const stdout = child.stdout.getReader();

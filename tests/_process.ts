@@ -82,3 +82,43 @@ export async function namespaceMaps(
   const [uid, gid, setgroups] = text.split("--\n").map(norm);
   return { uid, gid, setgroups };
 }
+
+/** A process in a new user namespace with given maps, for tests. */
+export interface UsernsHolder {
+  /** Its pid. */
+  pid: number;
+  /** Ends it and reaps it. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts `unshare --user cat` and writes its maps from this process, as
+ * Handles does; it lives until disposed.
+ *
+ * @param uidMap The uid_map text.
+ * @param gidMap The gid_map text.
+ * @returns The holder.
+ */
+export async function holdUserns(uidMap: string, gidMap: string): Promise<UsernsHolder> {
+  const child = new Deno.Command("unshare", {
+    args: ["--user", "--", "cat"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  await writer.write(new Uint8Array([1]));
+  await reader.read();
+  Deno.writeTextFileSync(`/proc/${child.pid}/setgroups`, "deny");
+  Deno.writeTextFileSync(`/proc/${child.pid}/uid_map`, uidMap);
+  Deno.writeTextFileSync(`/proc/${child.pid}/gid_map`, gidMap);
+  return {
+    pid: child.pid,
+    async [Symbol.asyncDispose](): Promise<void> {
+      await writer.close();
+      while (!(await reader.read()).done);
+      await child.status;
+    },
+  };
+}

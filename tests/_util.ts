@@ -154,6 +154,27 @@ export function fdFlags(fd: number): number {
   return parseInt(match[1], 8);
 }
 
+/**
+ * The fds a freshly spawned child inherits: `sleep` opens none of its own, so
+ * its /proc/PID/fd, read from here, is what it was given.
+ *
+ * @returns The child's fd numbers, sorted.
+ */
+export async function childFds(): Promise<number[]> {
+  const child = new Deno.Command("sleep", { args: ["10"], stdout: "inherit" }).spawn();
+  try {
+    // Wait for the exec, so the fds are sleep's and not Deno's pre-exec child's.
+    while (!Deno.readLinkSync(`/proc/${child.pid}/exe`).endsWith("/sleep")) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    return [...Deno.readDirSync(`/proc/${child.pid}/fd`)].map((e) => Number(e.name))
+      .sort((a, b) => a - b);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}
+
 /** Owner of a path as `"uid:gid"`, without following a final symlink. */
 export function owner(path: string): string {
   const { uid, gid } = Deno.lstatSync(path);
@@ -243,6 +264,15 @@ export class Fixture {
     }
     Deno.removeSync(this.dir, { recursive: true });
   }
+}
+
+/**
+ * Detaches the mount at `target` (MNT_DETACH).
+ *
+ * @param target The mount point.
+ */
+export function MNT_DETACH_UMOUNT(target: string): void {
+  umount2(target, MNT_DETACH);
 }
 
 /** The usual test mapping: ids 0..1999 on disk show as 10000..11999. */

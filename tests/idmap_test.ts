@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { checkIDMaps, checkMapping, formatIDMaps, mappingKey } from "../lib/idmap.ts";
+import { MS_BIND } from "../ffi/constants.ts";
+import { mount } from "../ffi/syscalls.ts";
+import { checkIDMaps, checkMapping, formatIDMaps, mappingKey, parseIDMap } from "../lib/idmap.ts";
+import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
+import { mountTest } from "./_mounts.ts";
+import { countOps, holdUserns } from "./_process.ts";
+import { childPids, NO_ID_RANGE, skipUnless } from "./_util.ts";
 
 const one = (containerID: number, hostID: number, size: number) => ({
   containerID,
@@ -77,4 +83,100 @@ Deno.test("mappingKey() ignores the order of entries, not their content", () => 
 Deno.test("formatIDMaps() writes one line per range", () => {
   assert.equal(formatIDMaps([one(0, 100000, 65536)]), "0 100000 65536\n");
   assert.equal(formatIDMaps([one(0, 1, 2), one(3, 4, 5)]), "0 1 2\n3 4 5\n");
+});
+
+Deno.test("isSameMapping() compares in order, as runc does", () => {
+  const a = one(0, 1000, 1);
+  const b = one(1, 2000, 1);
+  assert.equal(isSameMapping([a, b], [{ ...a }, { ...b }]), true);
+  assert.equal(isSameMapping([a, b], [b, a]), false);
+  assert.equal(isSameMapping([a], [a, b]), false);
+  assert.equal(isSameMapping([], []), true);
+  assert.equal(isSameMapping([a], [one(0, 1000, 2)]), false);
+});
+
+Deno.test("parseIDMap() reads /proc maps strictly", async (t) => {
+  await t.step("good", () => {
+    assert.deepEqual(parseIDMap("         0          0 4294967295\n", "uid_map"), [
+      one(0, 0, 4294967295),
+    ]);
+    assert.deepEqual(parseIDMap("0 100000 65536\n65536 1000 1\n", "m"), [
+      one(0, 100000, 65536),
+      one(65536, 1000, 1),
+    ]);
+  });
+  await t.step("empty: an unwritten map", () => {
+    assert.deepEqual(parseIDMap("", "m"), []);
+  });
+  await t.step("malformed, with the line", () => {
+    const bad: [string, RegExp][] = [
+      [
+        "0 1\n",
+        /^Cannot parse uid_map of x: line 1: expected "containerID hostID size", got "0 1"$/,
+      ],
+      ["0 1 2\n0 1 2 3\n", /line 2: .* got "0 1 2 3"$/],
+      ["0 -1 2\n", /line 1/],
+      ["a b c\n", /line 1/],
+      ["0 1 0\n", /line 1/],
+      ["0 1 4294967296\n", /line 1/],
+      ["4294967296 1 1\n", /line 1/],
+      ["0 1 2\n\n", /line 2: .* got ""$/],
+    ];
+    for (const [text, message] of bad) {
+      assert.throws(() => parseIDMap(text, "uid_map of x"), { name: "TypeError", message });
+    }
+  });
+});
+
+Deno.test({
+  name: "getUserNamespaceMappings() reads /proc/PID/uid_map on the fast path",
+  ignore: skipUnless(NO_ID_RANGE),
+  async fn(): Promise<void> {
+    await using holder = await holdUserns("0 10000 100\n100 20000 5\n", "0 30000 7\n");
+    const { result, ops } = await countOps(() =>
+      getUserNamespaceMappings(`/proc/${holder.pid}/ns/user`)
+    );
+    assert.deepEqual(result, {
+      uidMappings: [one(0, 10000, 100), one(100, 20000, 5)],
+      gidMappings: [one(0, 30000, 7)],
+    });
+    assert.equal(ops.get("spawn nsenter"), undefined, "no helper on the fast path");
+  },
+});
+
+mountTest(
+  "getUserNamespaceMappings() joins a bind-mounted namespace whose process is gone",
+  async (fx) => {
+    const file = fx.file("userns");
+    {
+      await using holder = await holdUserns("0 10000 100\n", "0 30000 7\n5000 40000 3\n");
+      mount(`/proc/${holder.pid}/ns/user`, file, null, MS_BIND, null);
+      fx.track(file);
+    }
+    const { result, ops } = await countOps(() => getUserNamespaceMappings(file));
+    assert.deepEqual(result, {
+      uidMappings: [one(0, 10000, 100)],
+      gidMappings: [one(0, 30000, 7), one(5000, 40000, 3)],
+    });
+    assert.equal(ops.get("spawn nsenter"), 2, "one helper per map, both reaped");
+  },
+);
+
+Deno.test({
+  name: "getUserNamespaceMappings() reports the helper's stderr when it can't join",
+  async fn(): Promise<void> {
+    const path = "/proc/999999999/ns/user";
+    await assert.rejects(getUserNamespaceMappings(path), (e: unknown) => {
+      assert.ok(e instanceof MountError, String(e));
+      assert.equal(e.op, "nsenter");
+      assert.equal(e.source, path);
+      assert.match(
+        e.message,
+        /^nsenter src=\/proc\/999999999\/ns\/user: cannot read \/proc\/self\/(uid|gid)_map in the user namespace \(exit code 1\): nsenter: .*No such file or directory/,
+      );
+      return true;
+    });
+    assert.deepEqual(childPids(), []);
+    await assert.rejects(getUserNamespaceMappings("/proc/1/ns/user\0"), { name: "TypeError" });
+  },
 });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { setFaultHook } from "../ffi/seam.ts";
-import { Handles, type Mount, mountFd, MS_BIND } from "../mod.ts";
+import { getUserNamespaceMappings, Handles, type Mount, mountFd, MS_BIND } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
-import { childPids, fdFlags, openFds, simpleMapping } from "./_util.ts";
+import { childFds, childPids, fdFlags, openFds, simpleMapping } from "./_util.ts";
 import { O_CLOEXEC } from "../ffi/constants.ts";
 
 /**
@@ -55,18 +55,82 @@ mountTest("fds are not inherited by spawned children", async (fx) => {
   });
   using userns = await handles.get(simpleMapping());
   assert.ok(plain.fd > 2 && tree.fd > 2 && userns.fd > 2);
-  const { stdout } = await new Deno.Command("ls", { args: ["/proc/self/fd"], stdout: "piped" })
-    .output();
-  const theirs = new TextDecoder().decode(stdout).trim().split(/\s+/);
-  // ls holds its own directory fd; nothing of ours comes along.
-  const dirFd = theirs.find((fd) => !["0", "1", "2", ...inheritable()].includes(fd));
-  assert.deepEqual(
-    theirs.filter((fd) => fd !== dirFd).sort(),
-    ["0", "1", "2", ...inheritable()].sort(),
-  );
+  const theirs = await childFds();
+  assert.deepEqual(theirs, [0, 1, 2, ...inheritable().map(Number)].sort((a, b) => a - b));
   for (const fd of [plain.fd, tree.fd, userns.fd]) {
-    assert.ok(String(fd) === dirFd || !theirs.includes(String(fd)), `fd ${fd} was inherited`);
+    assert.ok(!theirs.includes(fd), `fd ${fd} was inherited`);
   }
+});
+
+mountTest("every fd the module holds is close-on-exec, after each kind of call", async (fx) => {
+  const src = fx.mkdir("src");
+  using handles = new Handles();
+  const held: { close(): void }[] = [];
+  const kinds: [string, () => Promise<void>][] = [
+    ["plain mountFd", async () => {
+      held.push(await mountFd({ source: src, destination: "/d", flags: MS_BIND }));
+    }],
+    ["id-mapped mountFd", async () => {
+      held.push(
+        await mountFd({
+          source: src,
+          destination: "/d",
+          flags: MS_BIND,
+          idMapping: simpleMapping(),
+        }, {
+          handles,
+        }),
+      );
+    }],
+    ["Handles.get", async () => {
+      held.push(await handles.get(simpleMapping(0, 20000, 10)));
+    }],
+    ["mountFd with usernsPath", async () => {
+      const userns = await handles.get(simpleMapping());
+      held.push(userns);
+      held.push(
+        await mountFd({
+          source: src,
+          destination: "/d",
+          flags: MS_BIND,
+          idMapping: { usernsPath: `/proc/self/fd/${userns.fd}` },
+        }),
+      );
+    }],
+    ["getUserNamespaceMappings", async () => {
+      const userns = await handles.get(simpleMapping());
+      held.push(userns);
+      await getUserNamespaceMappings(`/proc/${Deno.pid}/fd/${userns.fd}`);
+    }],
+    ["failed calls", async () => {
+      await assert.rejects(
+        mountFd({
+          source: "/proc/self",
+          destination: "/d",
+          flags: MS_BIND,
+          idMapping: simpleMapping(),
+        }, { handles }),
+      );
+    }],
+  ];
+  const start = openFds();
+  for (const [kind, call] of kinds) {
+    await call();
+    for (const fd of openFds()) {
+      if (start.has(fd)) continue;
+      assert.ok(fdFlags(fd) & O_CLOEXEC, `${kind}: fd ${fd} is close-on-exec`);
+    }
+    const { stdout } = await new Deno.Command("ls", { args: ["/proc/self/fd"], stdout: "piped" })
+      .output();
+    const theirs = new TextDecoder().decode(stdout).trim().split(/\s+/).map(Number);
+    const ours = [...openFds()].filter((fd) => !start.has(fd));
+    assert.deepEqual(
+      ours.filter((fd) => theirs.includes(fd) && fd !== Math.max(...theirs)),
+      [],
+      kind,
+    );
+  }
+  for (const fd of held) fd.close();
 });
 
 mountTest("the userns helper inherits only its stdio", async () => {

@@ -1,0 +1,158 @@
+/**
+ * Fault injection: every syscall and spawn of mountFd, Handles.get and
+ * attachMountSource fails in turn, one at a time, through the seam in ffi/.
+ * After each failure, fds and processes are as they were, and the error names
+ * the failing op and errno.
+ */
+
+import assert from "node:assert/strict";
+import { errnoValue } from "../ffi/errno.ts";
+import { setFaultHook } from "../ffi/seam.ts";
+import { attachMountSource, Handles, MountError, mountFd, MS_BIND, MS_REC } from "../mod.ts";
+import { mountTest } from "./_mounts.ts";
+import {
+  childPids,
+  type Fixture,
+  MNT_DETACH_UMOUNT,
+  newFds,
+  openFds,
+  simpleMapping,
+} from "./_util.ts";
+
+const EIO = errnoValue("EIO")!;
+/** The test's own cleanup, which is not the library's and never fails here. */
+const CLEANUP = "umount2";
+
+/** The ops a scenario makes, in order, when nothing fails. */
+async function recordOps(scenario: () => Promise<void>): Promise<string[]> {
+  const ops: string[] = [];
+  setFaultHook((op) => {
+    if (op !== CLEANUP) ops.push(op);
+    return undefined;
+  });
+  try {
+    await scenario();
+  } finally {
+    setFaultHook(undefined);
+  }
+  return ops;
+}
+
+/** Fails op number `index` of the scenario with EIO; checks what is left. */
+async function failAt(scenario: () => Promise<void>, index: number, op: string): Promise<void> {
+  const before = openFds();
+  let n = 0;
+  setFaultHook((op) => (op !== CLEANUP && n++ === index ? EIO : undefined));
+  try {
+    await assert.rejects(scenario(), (e: unknown) => {
+      assert.ok(e instanceof MountError, `${op}: ${e}`);
+      assert.equal(e.op, op);
+      assert.equal(e.code, "EIO");
+      assert.equal(e.errno, EIO);
+      assert.match(e.message, /EIO: Input\/output error/);
+      return true;
+    });
+  } finally {
+    setFaultHook(undefined);
+  }
+  assert.deepEqual(newFds(before), [], `fds left after ${op} failed`);
+  assert.deepEqual(childPids(), [], `processes left after ${op} failed`);
+}
+
+async function sweep(
+  fx: Fixture,
+  scenario: () => Promise<void>,
+  expected: string[],
+): Promise<void> {
+  const ops = await recordOps(scenario);
+  assert.deepEqual(ops, expected, "the ops this scenario makes");
+  for (const [index, op] of ops.entries()) await failAt(scenario, index, op);
+  assert.ok(fx.dir);
+}
+
+/** Mounts a source at a fresh target, and always detaches it again. */
+function attachOnce(fx: Fixture): (source: Parameters<typeof attachMountSource>[0]) => void {
+  return (source) => {
+    const target = fx.mkdir(`mnt-${crypto.randomUUID()}`);
+    try {
+      attachMountSource(source, target);
+      MNT_DETACH_UMOUNT(target);
+    } finally {
+      Deno.removeSync(target);
+    }
+  };
+}
+
+const HELPER_OPS = [
+  "spawn unshare",
+  "open", // setgroups
+  "write",
+  "open", // uid_map
+  "write",
+  "open", // gid_map
+  "write",
+  "open", // ns/user
+  "fcntl(F_DUPFD_CLOEXEC)", // the waiter's own fd
+];
+
+mountTest("every op of a plain mountFd and its attach fails cleanly", async (fx) => {
+  const src = fx.mkdir("src");
+  const attach = attachOnce(fx);
+  await sweep(fx, async () => {
+    using source = await mountFd({ source: src, destination: "/d", flags: MS_BIND | MS_REC });
+    attach(source);
+  }, ["open", "mount"]);
+});
+
+mountTest(
+  "every op of an id-mapped mountFd, its helper and its attach fails cleanly",
+  async (fx) => {
+    const src = fx.mkdir("src");
+    const attach = attachOnce(fx);
+    await sweep(fx, async () => {
+      using source = await mountFd({
+        source: src,
+        destination: "/d",
+        flags: MS_BIND,
+        idMapping: simpleMapping(),
+      });
+      attach(source);
+    }, [
+      "open_tree(OPEN_TREE_CLONE)",
+      ...HELPER_OPS,
+      "mount_setattr(MOUNT_ATTR_IDMAP)",
+      "move_mount",
+    ]);
+  },
+);
+
+mountTest("every op of a mountFd with usernsPath fails cleanly", async (fx) => {
+  const src = fx.mkdir("src");
+  using handles = new Handles();
+  using userns = await handles.get(simpleMapping());
+  const attach = attachOnce(fx);
+  await sweep(fx, async () => {
+    using source = await mountFd({
+      source: src,
+      destination: "/d",
+      flags: MS_BIND,
+      idMapping: { usernsPath: `/proc/self/fd/${userns.fd}` },
+    });
+    attach(source);
+  }, [
+    "open_tree(OPEN_TREE_CLONE)",
+    "open",
+    "ioctl(NS_GET_NSTYPE)",
+    "mount_setattr(MOUNT_ATTR_IDMAP)",
+    "move_mount",
+  ]);
+});
+
+mountTest("every op of Handles.get, new and cached, fails cleanly", async (fx) => {
+  await sweep(fx, async () => {
+    using handles = new Handles();
+    using first = await handles.get(simpleMapping());
+    using cached = await handles.get(simpleMapping());
+    assert.notEqual(first.fd, cached.fd);
+  }, [...HELPER_OPS, "fcntl(F_DUPFD_CLOEXEC)"]);
+});
