@@ -51,6 +51,7 @@ import {
   ST_SYNCHRONOUS,
 } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import {
   assertPath,
   fstatfsFlags,
@@ -135,9 +136,13 @@ export async function mountInto(
 ): Promise<void> {
   assertMountAttrs(mount);
   assertPath(target, "target");
-  using source = await mountFd(mount, options);
-  options.signal?.throwIfAborted();
-  completeMount(source.type, source.fd, mount, target);
+  try {
+    using source = await mountFd(mount, options);
+    options.signal?.throwIfAborted();
+    completeMount(source.type, source.fd, mount, target);
+  } catch (error) {
+    throw PermissionError.in(error, "mountInto");
+  }
 }
 
 const PROPAGATION_TYPES = [MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE];

@@ -8,6 +8,7 @@
 import { CLONE_NEWNS, O_PATH, O_RDONLY } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import { assertPath, close, dupCloexec, namespaceType, open } from "../ffi/syscalls.ts";
 import { assertSource, explainCrossNamespace } from "./attach.ts";
 import { describe } from "./errors.ts";
@@ -154,6 +155,17 @@ export async function openMountNamespace(
   nsPath: string,
   options: MountNamespaceOptions = {},
 ): Promise<MountNamespace> {
+  try {
+    return await openNamespace(nsPath, options);
+  } catch (error) {
+    throw PermissionError.in(error, "openMountNamespace");
+  }
+}
+
+async function openNamespace(
+  nsPath: string,
+  options: MountNamespaceOptions,
+): Promise<MountNamespace> {
   assertPath(nsPath, "nsPath");
   const { timeout = DEFAULT_TIMEOUT } = options;
   if (!(timeout > 0)) {
@@ -164,8 +176,8 @@ export async function openMountNamespace(
   if (options.handles !== undefined && !(options.handles instanceof Handles)) {
     throw new TypeError(`Invalid handles: expected a Handles, got ${describe(options.handles)}`);
   }
-  assertWorkerLoadable();
   using nsFd = openMountNamespaceFile(nsPath);
+  assertWorkerLoadable();
   const procFd = new OwnedFd(open("/proc", O_PATH));
   let worker: Worker;
   try {
@@ -214,10 +226,7 @@ function assertWorkerLoadable(): void {
   if (root.protocol !== "file:") return;
   const path = decodeURIComponent(root.pathname);
   if (Deno.permissions.querySync({ name: "read", path }).state === "granted") return;
-  throw new Deno.errors.NotCapable(
-    `Cannot open a mount namespace: its Worker loads this module's files, which needs ` +
-      `--allow-read=${path}`,
-  );
+  throw new PermissionError(`--allow-read=${path}`, "load the modules of its Worker");
 }
 
 /** Opens a namespace file, and checks that it is a mount namespace. */
@@ -338,7 +347,10 @@ class WorkerMountNamespace implements MountNamespace {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#serial(options.signal, (signal) => this.#mountFd(mount, signal));
+    return named(
+      "MountNamespace.mountFd",
+      this.#serial(options.signal, (signal) => this.#mountFd(mount, signal)),
+    );
   }
 
   attach(source: MountSource, target: string): Promise<void> {
@@ -363,11 +375,14 @@ class WorkerMountNamespace implements MountNamespace {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#serial(options.signal, async (signal) => {
-      using source = await this.#mountFd(mount, signal);
-      signal.throwIfAborted();
-      await this.#attach(source, target, true, signal);
-    });
+    return named(
+      "MountNamespace.mountInto",
+      this.#serial(options.signal, async (signal) => {
+        using source = await this.#mountFd(mount, signal);
+        signal.throwIfAborted();
+        await this.#attach(source, target, true, signal);
+      }),
+    );
   }
 
   close(): Promise<void> {
@@ -565,6 +580,15 @@ class WorkerMountNamespace implements MountNamespace {
   #closedError(): MountError {
     return this.#failure ??
       new MountError(WORKER_OP, { target: this.path, detail: "the mount namespace is closed" });
+  }
+}
+
+/** Names the public method in a permission error from `promise`. */
+async function named<T>(api: string, promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    throw PermissionError.in(error, api);
   }
 }
 

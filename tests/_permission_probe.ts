@@ -3,7 +3,14 @@
  * one call, and prints what came of it as JSON.
  */
 
-import { getUserNamespaceMappings, Handles, mountFd, MS_BIND } from "../mod.ts";
+import {
+  getUserNamespaceMappings,
+  Handles,
+  mountFd,
+  mountInto,
+  MS_BIND,
+  openMountNamespace,
+} from "../mod.ts";
 
 const [call, source] = Deno.args;
 const mapping = {
@@ -22,6 +29,10 @@ try {
     (await handles.get(mapping)).close();
   } else if (call === "mappings") {
     await getUserNamespaceMappings(source);
+  } else if (call === "into") {
+    await mountInto({ source, destination: "/d", flags: MS_BIND }, source);
+  } else if (call === "namespace") {
+    await (await openMountNamespace("/proc/self/ns/mnt")).close();
   }
   console.log(JSON.stringify({ ok: true }));
 } catch (error) {

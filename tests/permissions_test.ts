@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_util.ts";
 
 const PROBE = fileURLToPath(new URL("./_permission_probe.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 async function probe(flags: string[], ...args: string[]): Promise<Record<string, unknown>> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -34,6 +35,28 @@ Deno.test("without --allow-ffi: the function, the flag and the call are named", 
     name: "NotCapable",
     message: "mountFd needs --allow-ffi to call open_tree",
     notCapable: true,
+  });
+});
+
+Deno.test("mountInto and openMountNamespace name themselves and the flag", async () => {
+  assert.deepEqual(await probe([], "into", "/tmp"), {
+    name: "NotCapable",
+    message: "mountInto needs --allow-ffi to call open",
+    notCapable: true,
+  });
+  assert.deepEqual(await probe([], "namespace"), {
+    name: "NotCapable",
+    message: "openMountNamespace needs --allow-ffi to call open",
+    notCapable: true,
+  });
+  // Its Worker loads this module's files under the Worker's own permissions.
+  assert.deepEqual(await probe(["--allow-ffi"], "namespace"), {
+    name: "NotCapable",
+    message: `openMountNamespace needs --allow-read=${ROOT} to load the modules of its Worker`,
+    notCapable: true,
+  });
+  assert.deepEqual(await probe(["--allow-ffi", `--allow-read=${ROOT}`], "namespace"), {
+    ok: true,
   });
 });
 
