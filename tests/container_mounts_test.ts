@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { parseCommandLine, specContext } from "../examples/container_mounts.ts";
+import { mountAt, propagation } from "./_mountinfo.ts";
+import { mountTest } from "./_mounts.ts";
+import { NamespaceHelper } from "./_namespace.ts";
+import type { Fixture } from "./_util.ts";
+
+const TOOL = fileURLToPath(new URL("../examples/container_mounts.ts", import.meta.url));
+const FLAGS = ["--allow-ffi", "--allow-run=unshare", "--allow-read"];
+const MAP = [{ containerID: 0, hostID: 10000, size: 2000 }];
+
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...FLAGS, TOOL, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
+}
+
+/** A bundle with config.json beside a relative source, and a helper "container". */
+async function container(fx: Fixture): Promise<{ helper: NamespaceHelper; bundle: string }> {
+  const bundle = fx.mkdir("bundle");
+  fx.mkdir("bundle/relative");
+  Deno.writeTextFileSync(`${bundle}/relative/file`, "from the bundle\n");
+  const helper = await NamespaceHelper.start(fx.mkdir("ns"), {
+    setup: 'mkdir -p "$DIR/src" "$DIR/rootfs/data" "$DIR/rootfs/shared" "$DIR/rootfs/missing" ' +
+      '&& echo inside >"$DIR/src/file"',
+  });
+  return { helper, bundle };
+}
+
+function writeConfig(bundle: string, root: string, mounts: unknown[]): string {
+  const path = `${bundle}/config.json`;
+  Deno.writeTextFileSync(
+    path,
+    JSON.stringify({
+      ociVersion: "1.2.0",
+      root: { path: root },
+      mounts,
+      linux: { uidMappings: MAP, gidMappings: MAP },
+    }),
+  );
+  return path;
+}
+
+mountTest("container-mounts mounts a config's bind mounts into a namespace", async (fx) => {
+  const { helper: h, bundle } = await container(fx);
+  await using helper = h;
+  const dir = helper.dir;
+  const config = writeConfig(bundle, `${dir}/rootfs`, [
+    { destination: "/proc", type: "proc", source: "proc" },
+    { destination: "/data", type: "bind", source: `${dir}/src`, options: ["rbind", "ro", "idmap"] },
+    {
+      destination: "/shared",
+      type: "bind",
+      source: "relative",
+      options: ["bind", "nosuid", "nodev", "rshared"],
+    },
+  ]);
+  const { code, out, err } = await run("--rootfs", config, String(helper.pid));
+  assert.equal(code, 0, err);
+  assert.deepEqual(out.trim().split("\n"), [
+    "skip   /proc: proc is not a bind mount",
+    `ok     ${dir}/rootfs/data <- ${dir}/src (rbind,ro,idmap)`,
+    `ok     ${dir}/rootfs/shared <- relative (bind,nosuid,nodev,rshared)`,
+  ]);
+  const data = mountAt(`${dir}/rootfs/data`, helper.pid)!;
+  assert.deepEqual(data.options.sort(), ["idmapped", "relatime", "ro"]);
+  assert.equal(Deno.statSync(helper.inside(`${dir}/rootfs/data/file`)).uid, 10000);
+  const shared = mountAt(`${dir}/rootfs/shared`, helper.pid)!;
+  assert.deepEqual(shared.options.sort(), ["nodev", "nosuid", "relatime", "rw"]);
+  assert.equal(propagation(shared), "shared");
+  assert.equal(
+    Deno.readTextFileSync(helper.inside(`${dir}/rootfs/shared/file`)),
+    "from the bundle\n",
+  );
+  assert.equal(mountAt(`${dir}/rootfs/data`), undefined, "nothing mounted here");
+});
+
+mountTest("container-mounts reports a failed mount and goes on, exit 1", async (fx) => {
+  const { helper: h, bundle } = await container(fx);
+  await using helper = h;
+  const dir = helper.dir;
+  const config = writeConfig(bundle, `${dir}/rootfs`, [
+    { destination: "/missing", type: "bind", source: `${dir}/nope`, options: ["bind"] },
+    { destination: "/data", type: "bind", source: `${dir}/src`, options: ["bind"] },
+  ]);
+  const { code, out } = await run("--rootfs", config, String(helper.pid));
+  assert.equal(code, 1);
+  assert.deepEqual(out.trim().split("\n"), [
+    `error  ${dir}/rootfs/missing <- ${dir}/nope (bind): open src=${dir}/nope: ` +
+    "ENOENT: No such file or directory",
+    `ok     ${dir}/rootfs/data <- ${dir}/src (bind)`,
+  ]);
+});
+
+Deno.test("container-mounts: bad usage is one line and exit code 2", async () => {
+  for (const args of [[], ["config.json"], ["config.json", "x"], ["--nope", "a", "1"]]) {
+    const { code, out, err } = await run(...args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(out, "");
+    assert.match(err, /^container-mounts: [^\n]+\n$/);
+  }
+  const help = await run("--help");
+  assert.equal(help.code, 0);
+  assert.match(help.out, /^Usage: container-mounts \[--rootfs\] <config.json> <pid>/);
+});
+
+Deno.test("parseCommandLine() and specContext() read the command line and config", () => {
+  assert.deepEqual(parseCommandLine(["c.json", "42"]), {
+    config: "c.json",
+    pid: 42,
+    rootfs: false,
+  });
+  assert.deepEqual(parseCommandLine(["--rootfs", "c.json", "42"]), {
+    config: "c.json",
+    pid: 42,
+    rootfs: true,
+  });
+  assert.deepEqual(
+    specContext({
+      linux: {
+        uidMappings: MAP,
+        namespaces: [{ type: "mount" }, { type: "user", path: "/proc/7/ns/user" }],
+      },
+    }, "/b"),
+    { cwd: "/b", usernsPath: "/proc/7/ns/user", uidMappings: MAP },
+  );
+});
