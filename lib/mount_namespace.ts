@@ -65,7 +65,11 @@ export interface MountNamespaceRequestOptions {
 /**
  * A mount namespace joined by a Worker of its own, from
  * {@linkcode openMountNamespace}: mount sources and targets resolve there.
- * Requests run one at a time, in order, like runc's request channel.
+ * Calls run one at a time, in call order, like runc's request channel.
+ *
+ * If the Worker dies (an uncaught error: it never should), every pending and
+ * later call fails with op `"mount namespace worker"`; an fd it was opening
+ * at that moment can't be known, so can't be closed.
  *
  * @example Mount into a container's mount namespace
  * ```ts ignore

@@ -20,7 +20,7 @@ import {
 import { mountAt, mountsUnder, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { NamespaceHelper, threadsIn } from "./_namespace.ts";
-import { type Fixture, simpleMapping } from "./_util.ts";
+import { type Fixture, openFds, simpleMapping } from "./_util.ts";
 
 const PROBE = fileURLToPath(new URL("./_setns_probe.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -377,6 +377,45 @@ for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMappin
     },
   );
 }
+
+mountTest("plain binds work in a namespace whose /proc is not this process's", async (fx) => {
+  // Inside, /proc is an empty tmpfs: /proc/self/fd/N resolves to nothing
+  // there. The Worker binds through its saved fd of our /proc instead.
+  await using helper = await NamespaceHelper.start(fx.mkdir("ns"), {
+    setup: 'mkdir "$DIR/src" "$DIR/t1" && mount -t tmpfs none /proc',
+  });
+  const dir = helper.dir;
+  assert.deepEqual([...Deno.readDirSync(helper.inside("/proc"))], []);
+  await using ns = await openMountNamespace(helper.nsPath);
+  await ns.mountInto(bind(`${dir}/src`, undefined, { flags: MS_BIND | MS_RDONLY }), `${dir}/t1`);
+  assert.deepEqual(optionsIn(helper, `${dir}/t1`), ["relatime", "ro"]);
+});
+
+mountTest("no fd or thread leaks over hundreds of requests and namespaces", async (fx) => {
+  await using helper = await startHelper(fx);
+  const dir = helper.dir;
+  using handles = new Handles();
+  // Warm up: the cached user namespace, and Deno's lazily opened fds.
+  {
+    await using ns = await openMountNamespace(helper.nsPath, { handles });
+    (await ns.mountFd(bind(`${dir}/src`, simpleMapping()))).close();
+  }
+  const before = openFds().size;
+  for (let round = 0; round < 5; round++) {
+    await using ns = await openMountNamespace(helper.nsPath, { handles });
+    for (let i = 0; i < 40; i++) {
+      (await ns.mountFd(bind(`${dir}/src`))).close();
+      (await ns.mountFd(bind(`${dir}/src`, simpleMapping()))).close();
+      await assert.rejects(ns.mountFd(bind(`${dir}/missing`)), { code: "ENOENT" });
+      const controller = new AbortController();
+      const aborted = ns.mountFd(bind(`${dir}/src`), { signal: controller.signal });
+      controller.abort();
+      await assert.rejects(aborted, { name: "AbortError" });
+    }
+  }
+  assert.equal(openFds().size, before);
+  assert.deepEqual(threadsIn(helper.nsPath), []);
+});
 
 mountTest("a given Handles is used, and kept, by the namespace", async (fx) => {
   await using helper = await startHelper(fx);
