@@ -20,7 +20,8 @@ import { MountError } from "../ffi/mount_error.ts";
 import { mountSetattr, namespaceType, open, openTree } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
 import { assertMount, isBind, isIDMapped, type Mount, type MountIDMapping } from "./mount.ts";
-import { Handles } from "./userns.ts";
+import type { Mapping } from "./idmap.ts";
+import { Handles, peekUserns } from "./userns.ts";
 
 /**
  * What kind of fd a {@linkcode MountSource} holds: a detached mount from
@@ -168,9 +169,17 @@ export async function mountFd(
   if (mount.flags & MS_REC) treeFlags |= AT_RECURSIVE;
   const tree = new OwnedFd(openTree(AT_FDCWD, mount.source, treeFlags));
   try {
-    using userns = await openUserns(idMapping, options);
-    signal?.throwIfAborted();
-    setIDMap(tree, userns, idMapping.recursive === true, mount.source);
+    // A cached namespace is used as it is, at once: no dup, no await.
+    const cached = options.handles === undefined || idMapping.usernsPath !== undefined
+      ? undefined
+      : peekUserns(options.handles, idMapping as Mapping);
+    if (cached !== undefined) {
+      setIDMap(tree, cached, idMapping.recursive === true, mount.source);
+    } else {
+      using userns = await openUserns(idMapping, options);
+      signal?.throwIfAborted();
+      setIDMap(tree, userns, idMapping.recursive === true, mount.source);
+    }
     return new MountSource("open_tree", tree, mount);
   } catch (error) {
     tree.close();
