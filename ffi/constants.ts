@@ -139,6 +139,8 @@ export const O_RDONLY = 0x0;
 export const O_WRONLY = 0x1;
 /** Open a path without opening the file itself. */
 export const O_PATH = 0o10000000;
+/** Fail unless the path is a directory. */
+export const O_DIRECTORY = 0o200000;
 /** Close the fd on execve(2). */
 export const O_CLOEXEC = 0o2000000;
 /** Duplicate an fd, with close-on-exec set on the copy. */

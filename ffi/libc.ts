@@ -13,6 +13,7 @@ import { PermissionError } from "./permission_error.ts";
 /** Every libc symbol this module calls. No errno-setting symbol is `nonblocking`. */
 export const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },

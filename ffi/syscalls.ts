@@ -7,6 +7,7 @@
  */
 
 import {
+  AT_FDCWD,
   CLONE_FS,
   CLONE_NEWNS,
   F_DUPFD_CLOEXEC,
@@ -81,6 +82,38 @@ export function cString(value: string, what: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(value + "\0");
 }
 
+// One reused buffer for one C string at a time. A wrapper fills it and hands
+// it to libc in the same synchronous call; nothing runs in between, and a
+// Worker has its own copy of this module. PATH_MAX bytes, NUL included.
+const SCRATCH = new Uint8Array(4096);
+// The empty path of the *at calls with AT_EMPTY_PATH; libc only reads it.
+const EMPTY = new Uint8Array(1);
+
+/**
+ * Like {@linkcode cString}, but an ASCII path is copied into a reused buffer
+ * instead of a new one: the hot paths (open, open_tree) then allocate
+ * nothing. The buffer is valid until the next call; pass it to libc at once.
+ * The checks are {@linkcode assertPath}'s, made first.
+ */
+function tempCString(value: string, what: string): Uint8Array<ArrayBuffer> {
+  assertPath(value, what);
+  const length = value.length;
+  if (length === 0) return EMPTY;
+  if (length < SCRATCH.length) {
+    let i = 0;
+    for (; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code > 0x7f) break;
+      SCRATCH[i] = code;
+    }
+    if (i === length) {
+      SCRATCH[length] = 0;
+      return SCRATCH;
+    }
+  }
+  return encoder.encode(value + "\0");
+}
+
 /** Names for the paths in an error, when the call sees only an fd. */
 export interface PathNames {
   /** The mount source, for the message. */
@@ -110,8 +143,36 @@ export interface PathNames {
  * ```
  */
 export function open(path: string, flags: number): number {
-  const cpath = cString(path, "path");
+  const cpath = tempCString(path, "path");
   const fd = faulted("open") ? -1 : libc("open").open(cpath, flags | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const code = lastErrno();
+    throw new MountError("open", { errno: code, source: path });
+  }
+  return fd;
+}
+
+/**
+ * openat(2), always with `O_CLOEXEC`: `path` relative to `dirfd`.
+ *
+ * @param dirfd A directory fd (`O_PATH` will do), or `AT_FDCWD`.
+ * @param path The path to open, relative to `dirfd`.
+ * @param flags `O_*` flags; `O_CLOEXEC` is added.
+ * @returns The new fd.
+ * @throws {MountError} With op `"open"` if the call fails.
+ *
+ * @example Open a file of a process through its /proc directory
+ * ```ts ignore
+ * import { close, open, openAt } from "./syscalls.ts";
+ * import { O_DIRECTORY, O_PATH, O_RDONLY } from "./constants.ts";
+ * const proc = open("/proc/self", O_PATH | O_DIRECTORY);
+ * close(openAt(proc, "ns/user", O_RDONLY));
+ * close(proc);
+ * ```
+ */
+export function openAt(dirfd: number, path: string, flags: number): number {
+  const cpath = tempCString(path, "path");
+  const fd = faulted("open") ? -1 : libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, 0);
   if (fd < 0) {
     const code = lastErrno();
     throw new MountError("open", { errno: code, source: path });
@@ -190,6 +251,7 @@ export function namespaceType(fd: number, path: string): number {
  *
  * @param path The file.
  * @param text What to write.
+ * @param dirfd The directory `path` is relative to (default `AT_FDCWD`).
  * @throws {MountError} With op `"write"` (or `"open"`), naming the file in
  * `target`, if the kernel refuses the write or writes it short.
  *
@@ -199,10 +261,10 @@ export function namespaceType(fd: number, path: string): number {
  * writeOnce("/proc/1234/setgroups", "deny");
  * ```
  */
-export function writeOnce(path: string, text: string): void {
-  const cpath = cString(path, "path");
+export function writeOnce(path: string, text: string, dirfd: number = AT_FDCWD): void {
+  const cpath = tempCString(path, "path");
   const bytes = encoder.encode(text);
-  const fd = faulted("open") ? -1 : libc("open").open(cpath, O_WRONLY | O_CLOEXEC, 0);
+  const fd = faulted("open") ? -1 : libc("openat").openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     const code = lastErrno();
     throw new MountError("open", { errno: code, target: path });
@@ -518,7 +580,7 @@ export function fstatfsFlags(fd: number, names: PathNames = {}): number {
  */
 export function openTree(dirfd: number, path: string, flags: number): number {
   const op = flags & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
-  const cpath = cString(path, "path");
+  const cpath = tempCString(path, "path");
   let fd: number;
   if (faulted(op)) {
     fd = -1;
@@ -608,9 +670,12 @@ export interface MountAttrStruct {
   usernsFd?: number;
 }
 
-// One struct, reused: a call fills it and the kernel copies it at once.
-const attrWords = new BigUint64Array(MOUNT_ATTR_SIZE_VER0 / 8);
-const attrBytes = new Uint8Array(attrWords.buffer);
+// One struct, reused: a call fills it and the kernel copies it at once. Its
+// four fields are u64s holding u32 values: only their low halves are written,
+// through a u32 view, so that filling it makes no BigInts.
+const attrHalves = new Uint32Array(MOUNT_ATTR_SIZE_VER0 / 4);
+const attrBytes = new Uint8Array(attrHalves.buffer);
+const LOW = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 const ATTR_SIZE = BigInt(MOUNT_ATTR_SIZE_VER0);
 
 /**
@@ -639,11 +704,11 @@ export function mountSetattr(
 ): void {
   const op = names.op ??
     (attr.attrSet & MOUNT_ATTR_IDMAP ? "mount_setattr(MOUNT_ATTR_IDMAP)" : "mount_setattr");
-  const cpath = cString(path, "path");
-  attrWords[0] = BigInt(attr.attrSet >>> 0);
-  attrWords[1] = BigInt((attr.attrClr ?? 0) >>> 0);
-  attrWords[2] = BigInt((attr.propagation ?? 0) >>> 0);
-  attrWords[3] = BigInt((attr.usernsFd ?? 0) >>> 0);
+  const cpath = tempCString(path, "path");
+  attrHalves[LOW] = attr.attrSet;
+  attrHalves[2 + LOW] = attr.attrClr ?? 0;
+  attrHalves[4 + LOW] = attr.propagation ?? 0;
+  attrHalves[6 + LOW] = attr.usernsFd ?? 0;
   let ret: number;
   if (faulted(op)) {
     ret = -1;

@@ -35,17 +35,38 @@ export const MAX_ID_MAP_ENTRIES = 340;
 
 const ID_LIMIT = 2 ** 32;
 
-function checkNumber(value: unknown, field: string, min: number): number {
-  if (
-    typeof value !== "number" || !Number.isInteger(value) || value < min ||
-    value >= ID_LIMIT - 1 + min
-  ) {
-    const range = min === 0 ? "0 to 4294967294" : "1 to 4294967295";
+/** Whether `value` is an integer from `min` to 2^32 - 2 + `min`. */
+function inRange(value: unknown, min: number): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= min &&
+    value < ID_LIMIT - 1 + min;
+}
+
+function badNumber(value: unknown, field: string, min: number): TypeError {
+  const range = min === 0 ? "0 to 4294967294" : "1 to 4294967295";
+  return new TypeError(
+    `Invalid ${field}: expected an integer from ${range}, got ${describe(value)}`,
+  );
+}
+
+function badEnd(name: string, key: string, end: number): TypeError {
+  return new TypeError(`Invalid ${name}: ${key} + size must be below 2^32, got ${end}`);
+}
+
+/** Checks entry `i` of a list; its name is built only for an error. */
+function checkEntry(entry: unknown, field: string, i: number): void {
+  if (typeof entry !== "object" || entry === null) {
     throw new TypeError(
-      `Invalid ${field}: expected an integer from ${range}, got ${describe(value)}`,
+      `Invalid ${field}[${i}]: expected { containerID, hostID, size }, got ${describe(entry)}`,
     );
   }
-  return value;
+  const { containerID, hostID, size } = entry as Record<string, unknown>;
+  if (!inRange(size, 1)) throw badNumber(size, `${field}[${i}].size`, 1);
+  if (!inRange(containerID, 0)) throw badNumber(containerID, `${field}[${i}].containerID`, 0);
+  if (containerID + size >= ID_LIMIT) {
+    throw badEnd(`${field}[${i}]`, "containerID", containerID + size);
+  }
+  if (!inRange(hostID, 0)) throw badNumber(hostID, `${field}[${i}].hostID`, 0);
+  if (hostID + size >= ID_LIMIT) throw badEnd(`${field}[${i}]`, "hostID", hostID + size);
 }
 
 function checkOverlap(maps: IDMap[], field: string, side: keyof IDMap): void {
@@ -95,24 +116,7 @@ export function checkIDMaps(maps: unknown, field: string): IDMap[] {
       `Invalid ${field}: the kernel takes at most ${MAX_ID_MAP_ENTRIES} entries, got ${maps.length}`,
     );
   }
-  for (let i = 0; i < maps.length; i++) {
-    const entry: unknown = maps[i];
-    const name = `${field}[${i}]`;
-    if (typeof entry !== "object" || entry === null) {
-      throw new TypeError(
-        `Invalid ${name}: expected { containerID, hostID, size }, got ${describe(entry)}`,
-      );
-    }
-    const { containerID, hostID, size } = entry as Record<string, unknown>;
-    const size_ = checkNumber(size, `${name}.size`, 1);
-    for (const [key, id] of [["containerID", containerID], ["hostID", hostID]] as const) {
-      if (checkNumber(id, `${name}.${key}`, 0) + size_ >= ID_LIMIT) {
-        throw new TypeError(
-          `Invalid ${name}: ${key} + size must be below 2^32, got ${(id as number) + size_}`,
-        );
-      }
-    }
-  }
+  for (let i = 0; i < maps.length; i++) checkEntry(maps[i], field, i);
   checkOverlap(maps, field, "containerID");
   checkOverlap(maps, field, "hostID");
   return maps;

@@ -21,7 +21,8 @@ import { PermissionError } from "../ffi/permission_error.ts";
 import { mountSetattr, namespaceType, open, openTree } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
 import { assertMount, isBind, isIDMapped, type Mount, type MountIDMapping } from "./mount.ts";
-import { Handles } from "./userns.ts";
+import type { Mapping } from "./idmap.ts";
+import { Handles, peekUserns } from "./userns.ts";
 
 /**
  * What kind of fd a {@linkcode MountSource} holds: a detached mount from
@@ -174,6 +175,8 @@ export async function mountFd(
   assertBind(mount);
   try {
     const { type, fd } = openSourceFd(mount);
+    // A plain source is done here: no further promise hop on the hot path.
+    if (type === "plain-open") return new MountSource(type, fd, mount);
     return await finishMountSource(mount, type, fd, options);
   } catch (error) {
     throw PermissionError.in(error, "mountFd");
@@ -237,9 +240,17 @@ export async function finishMountSource(
   try {
     options.signal?.throwIfAborted();
     const idMapping = mount.idMapping!;
-    using userns = await openUserns(idMapping, options);
-    options.signal?.throwIfAborted();
-    setIDMap(fd, userns, idMapping.recursive === true, mount.source);
+    // A cached namespace is used as it is, at once: no dup, no await.
+    const cached = options.handles === undefined || idMapping.usernsPath !== undefined
+      ? undefined
+      : peekUserns(options.handles, idMapping as Mapping);
+    if (cached !== undefined) {
+      setIDMap(fd, cached, idMapping.recursive === true, mount.source);
+    } else {
+      using userns = await openUserns(idMapping, options);
+      options.signal?.throwIfAborted();
+      setIDMap(fd, userns, idMapping.recursive === true, mount.source);
+    }
     return new MountSource(type, fd, mount);
   } catch (error) {
     fd.close();

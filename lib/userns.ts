@@ -7,20 +7,18 @@
  * `uid_map` and `gid_map` and opens `/proc/PID/ns/user`, then closes the
  * helper's stdin so that it exits, and reaps it. The open fd keeps the
  * namespace alive. A helper whose parent dies sees its stdin close and exits
- * too.
+ * too. With `prespawn`, helpers wait ready in a pool, and a new mapping skips
+ * the spawn.
  *
  * @module
  */
 
-import { O_RDONLY } from "../ffi/constants.ts";
-import { errnoValue } from "../ffi/errno.ts";
-import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { spawn } from "../ffi/process.ts";
-import { open, writeOnce } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
-import { OwnedFd } from "./fd.ts";
-import { checkMapping, formatIDMaps, type Mapping, mappingKey } from "./idmap.ts";
+import type { OwnedFd } from "./fd.ts";
+import { checkMapping, type Mapping, mappingKey } from "./idmap.ts";
+import { createUserns } from "./userns_helper.ts";
+import { HelperPool, useSlot } from "./userns_pool.ts";
 
 /**
  * Options of a {@linkcode Handles}.
@@ -33,7 +31,14 @@ import { checkMapping, formatIDMaps, type Mapping, mappingKey } from "./idmap.ts
  * ```
  */
 export interface HandlesOptions {
-  /** Helpers kept ready in fresh user namespaces (default 0: none). */
+  /**
+   * Helpers kept ready in fresh, still unmapped user namespaces (default 0:
+   * none). A get for a new mapping takes one, maps it and lets it go, skipping
+   * the spawn; the pool refills in the background. Each one is an idle
+   * process (`cat`), and four fds in this one, until a get takes it or
+   * {@linkcode Handles.release} ends it; it does not keep Deno running, and
+   * exits when Deno does.
+   */
   prespawn?: number;
   /** How long a helper may take to enter its namespace, in ms (default 10000). */
   helperTimeout?: number;
@@ -59,9 +64,6 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
-/** The program the helper runs in its new user namespace. */
-const HELPER = { command: "unshare", args: ["--user", "--", "cat"] } as const;
-const PING = new Uint8Array([0x2e]);
 const DEFAULT_HELPER_TIMEOUT = 10_000;
 
 interface Waiter {
@@ -76,10 +78,19 @@ interface Flight {
   done: Promise<void>;
 }
 
+// Set by Handles' static block: its cache, read without a dup by mountFd.
+let peek: (handles: Handles, mapping: Mapping) => OwnedFd | undefined;
+
 /**
  * A cache of user namespaces by mapping. Equal mappings (in any order of
- * entries) share one namespace, and concurrent requests for one mapping share
- * one helper.
+ * entries) share one namespace, concurrent requests for one mapping share one
+ * helper, and distinct mappings requested together spawn their helpers
+ * together.
+ *
+ * With `prespawn: n`, up to `n` helpers wait ready in fresh user namespaces,
+ * and a get for a new mapping costs a few writes instead of a spawn. They
+ * cost one idle process each; {@linkcode Handles.release} ends them, and
+ * `await using` also waits until they are reaped.
  *
  * @example Get a user namespace for an id-mapped mount
  * ```ts
@@ -94,17 +105,35 @@ interface Flight {
  * using second = await handles.get(mapping); // cached: no new helper
  * console.log(first.fd !== second.fd); // true: each get is its own dup
  * ```
+ *
+ * @example Keep two helpers ready, off the critical path
+ * ```ts
+ * import { Handles } from "../mod.ts";
+ *
+ * await using handles = new Handles({ prespawn: 2 });
+ * await handles.ready(); // both helpers wait in their namespaces
+ * using userns = await handles.get({
+ *   uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ *   gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ * }); // no spawn: a pooled helper is mapped, and a refill starts
+ * ```
  */
 export class Handles {
   readonly #cache = new Map<string, OwnedFd>();
   readonly #flights = new Map<string, Flight>();
+  readonly #running = new Set<Promise<void>>();
   readonly #helperTimeout: number;
+  readonly #pool: HelperPool | undefined;
   #generation = 0;
 
+  static {
+    peek = (handles, mapping) => handles.#cache.get(mappingKey(mapping));
+  }
+
   /**
-   * Makes an empty cache.
+   * Makes an empty cache; with `prespawn`, starts filling its pool.
    *
-   * @param options The helper timeout, and the pool size.
+   * @param options The pool size, and the helper timeout.
    * @throws {TypeError} For a bad option.
    */
   constructor(options: HandlesOptions = {}) {
@@ -120,6 +149,7 @@ export class Handles {
       );
     }
     this.#helperTimeout = helperTimeout;
+    this.#pool = prespawn > 0 ? new HelperPool(prespawn, helperTimeout) : undefined;
   }
 
   /** How many user namespaces the cache holds. */
@@ -127,9 +157,15 @@ export class Handles {
     return this.#cache.size;
   }
 
+  /** How many helpers wait ready in the pool now (0 without `prespawn`). */
+  get idle(): number {
+    return this.#pool?.idle ?? 0;
+  }
+
   /**
    * A user namespace with `mapping`: a new close-on-exec fd of it, which the
-   * caller closes.
+   * caller closes. A cached mapping costs a lookup and a dup; a new one, a
+   * pooled helper or a spawn.
    *
    * @param mapping The uid and gid mappings.
    * @param options An abort signal.
@@ -142,29 +178,45 @@ export class Handles {
    * `--allow-ffi`, naming the flag.
    * @throws The signal's reason, once aborted.
    */
-  async get(mapping: Mapping, options: GetOptions = {}): Promise<OwnedFd> {
+  get(mapping: Mapping, options: GetOptions = {}): Promise<OwnedFd> {
     const { signal } = options;
-    signal?.throwIfAborted();
-    const key = mappingKey(checkMapping(mapping, "mapping"));
     try {
+      signal?.throwIfAborted();
+      const key = mappingKey(checkMapping(mapping, "mapping"));
       const cached = this.#cache.get(key);
-      if (cached !== undefined) return cached.dup();
-      const flight = this.#flights.get(key) ?? this.#start(key, mapping);
-      return await join(flight, signal);
+      if (cached !== undefined) return Promise.resolve(cached.dup());
+      return join(this.#flights.get(key) ?? this.#start(key, mapping), signal).catch(
+        (error) => Promise.reject(PermissionError.in(error, "Handles.get")),
+      );
     } catch (error) {
-      throw PermissionError.in(error, "Handles.get");
+      return Promise.reject(PermissionError.in(error, "Handles.get"));
     }
   }
 
   /**
-   * Closes the cached namespaces. Fds returned earlier stay valid, and the
-   * cache stays usable; helpers in flight still serve their waiters.
+   * Fills the pool, and settles once every helper in it is ready: for a
+   * runtime that starts its pool early. Resolves at once without a pool.
+   *
+   * @throws {MountError} If a helper can't be spawned or exits early, as
+   * {@linkcode Handles.get} would throw.
+   */
+  async ready(): Promise<void> {
+    await this.#pool?.ready();
+  }
+
+  /**
+   * Closes the cached namespaces and ends the helpers waiting in the pool.
+   * Fds returned earlier stay valid, and the cache stays usable (the pool
+   * refills on the next new mapping); helpers in flight still serve their
+   * waiters. Helpers are reaped in the background: `await using`, or
+   * `[Symbol.asyncDispose]()`, waits for them.
    */
   release(): void {
     this.#generation++;
     this.#flights.clear();
     for (const fd of this.#cache.values()) fd.close();
     this.#cache.clear();
+    this.#pool?.release();
   }
 
   /** Releases the cache; for `using`. */
@@ -173,17 +225,27 @@ export class Handles {
   }
 
   /**
+   * Releases the cache, and settles once every helper it started, pooled or
+   * in flight, has been reaped; for `await using`.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+    while (this.#running.size > 0) await Promise.all(this.#running);
+    await this.#pool?.settled();
+  }
+
+  /**
    * Shows what the cache holds, for `console.log`.
    *
    * @param inspect Deno's inspect function.
    * @param options Its options.
-   * @returns Such as `Handles { namespaces: 2, inFlight: 0 }`.
+   * @returns Such as `Handles { namespaces: 2, inFlight: 0, idle: 0 }`.
    */
   [Symbol.for("Deno.customInspect")](
     inspect: typeof Deno.inspect,
     options: Deno.InspectOptions,
   ): string {
-    const state = { namespaces: this.#cache.size, inFlight: this.#flights.size };
+    const state = { namespaces: this.#cache.size, inFlight: this.#flights.size, idle: this.idle };
     return `Handles ${inspect(state, options)}`;
   }
 
@@ -199,35 +261,76 @@ export class Handles {
       generation: this.#generation,
       done: Promise.resolve(),
     };
-    flight.done = createUserns(copy, flight.controller.signal, this.#helperTimeout)
-      .then(
-        (base) => {
-          this.#land(key, flight);
-          for (const waiter of flight.waiters) {
-            let fd: OwnedFd;
-            try {
-              fd = base.dup();
-            } catch (error) {
-              waiter.reject(error);
-              continue;
-            }
-            waiter.resolve(fd);
+    flight.done = this.#create(copy, flight.controller.signal).then(
+      (base) => {
+        this.#land(key, flight);
+        for (const waiter of flight.waiters) {
+          let fd: OwnedFd;
+          try {
+            fd = base.dup();
+          } catch (error) {
+            waiter.reject(error);
+            continue;
           }
-          if (flight.generation === this.#generation) this.#cache.set(key, base);
-          else base.close();
-        },
-        (error) => {
-          this.#land(key, flight);
-          for (const waiter of flight.waiters) waiter.reject(error);
-        },
-      );
+          waiter.resolve(fd);
+        }
+        if (flight.generation === this.#generation) this.#cache.set(key, base);
+        else base.close();
+        this.#refill(flight);
+      },
+      (error) => {
+        this.#land(key, flight);
+        for (const waiter of flight.waiters) waiter.reject(error);
+        this.#refill(flight);
+      },
+    );
     this.#flights.set(key, flight);
+    this.#running.add(flight.done);
+    flight.done.then(() => this.#running.delete(flight.done));
     return flight;
+  }
+
+  /**
+   * A namespace from a pooled helper, or else from a new one: also when the
+   * pooled one fails, so that an error always comes from a fresh helper, and
+   * a refused mapping does not use up the pool.
+   */
+  async #create(mapping: Mapping, signal: AbortSignal): Promise<OwnedFd> {
+    const slot = this.#pool?.take();
+    if (slot !== undefined) {
+      const userns = await useSlot(slot, mapping, signal);
+      if (userns !== undefined) return userns;
+    }
+    return await createUserns(mapping, signal, this.#helperTimeout);
+  }
+
+  /** Refills the pool after a flight, unless released since it started. */
+  #refill(flight: Flight): void {
+    if (flight.generation === this.#generation) this.#pool?.refill();
   }
 
   #land(key: string, flight: Flight): void {
     if (this.#flights.get(key) === flight) this.#flights.delete(key);
   }
+}
+
+/**
+ * The cached namespace of `mapping`, itself, not a dup: for a caller that
+ * uses it at once, synchronously, and does not close it. Nothing is spawned.
+ *
+ * @param handles The cache.
+ * @param mapping A checked mapping.
+ * @returns The cached fd, or `undefined` if the mapping is not cached.
+ *
+ * @example Use a cached namespace without a dup
+ * ```ts ignore
+ * import { peekUserns } from "./userns.ts";
+ * const userns = peekUserns(handles, mapping);
+ * if (userns !== undefined) mountSetattr(tree, "", AT_EMPTY_PATH, { attrSet, usernsFd: userns.fd });
+ * ```
+ */
+export function peekUserns(handles: Handles, mapping: Mapping): OwnedFd | undefined {
+  return peek(handles, mapping);
 }
 
 /** Waits on a flight; an abort leaves it, and ends it if it was the last. */
@@ -257,116 +360,4 @@ function join(flight: Flight, signal: AbortSignal | undefined): Promise<OwnedFd>
     flight.waiters.add(waiter);
     signal.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-/**
- * Spawns a helper, maps its new user namespace and opens it.
- *
- * @param mapping The checked mapping.
- * @param signal Kills the helper when aborted.
- * @param timeout How long the helper may take to enter its namespace, in ms.
- * @returns An fd of the namespace.
- */
-async function createUserns(
-  mapping: Mapping,
-  signal: AbortSignal,
-  timeout: number,
-): Promise<OwnedFd> {
-  signal.throwIfAborted();
-  const child = spawn(HELPER.command, {
-    args: [...HELPER.args],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }, "which makes user namespaces for id mappings");
-  const stderr = new Response(child.stderr).text();
-  const stdin = child.stdin.getWriter();
-  const stdout = child.stdout.getReader();
-  let userns: OwnedFd | undefined;
-  let failure: unknown;
-  try {
-    await waitReady(stdin, stdout, signal, timeout);
-    const pid = child.pid;
-    writeMap(`/proc/${pid}/setgroups`, "deny\n");
-    writeMap(`/proc/${pid}/uid_map`, formatIDMaps(mapping.uidMappings));
-    writeMap(`/proc/${pid}/gid_map`, formatIDMaps(mapping.gidMappings));
-    userns = new OwnedFd(open(`/proc/${pid}/ns/user`, O_RDONLY));
-  } catch (error) {
-    failure = error;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // It has exited already.
-    }
-  }
-  // Let the helper go: EOF on its stdin ends it. Then reap it.
-  await stdin.close().catch(() => {});
-  while (!(await stdout.read().catch(() => ({ done: true }))).done) {
-    // Drain whatever it echoed.
-  }
-  const status = await child.status;
-  const errors = (await stderr).trim();
-  if (failure === undefined) return userns!;
-  if (failure instanceof HelperExited) {
-    throw new MountError("userns helper", {
-      detail: `${HELPER.command} exited before entering a new user namespace (${
-        status.signal ?? `exit code ${status.code}`
-      })${errors ? `: ${errors}` : ""}`,
-    });
-  }
-  throw failure;
-}
-
-class HelperExited extends Error {}
-
-/** Pings the helper and waits for the echo, which it sends from its namespace. */
-async function waitReady(
-  stdin: WritableStreamDefaultWriter<Uint8Array>,
-  stdout: ReadableStreamDefaultReader<Uint8Array>,
-  signal: AbortSignal,
-  timeout: number,
-): Promise<void> {
-  const echo = (async () => {
-    await stdin.write(PING).catch(() => {});
-    const { done } = await stdout.read();
-    if (done) throw new HelperExited();
-  })();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  const stop = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new MountError("userns helper", {
-            errno: errnoValue("ETIMEDOUT"),
-            detail: `${HELPER.command} did not enter a new user namespace within ${timeout} ms`,
-          }),
-        ),
-      timeout,
-    );
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    await Promise.race([echo, stop]);
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", onAbort!);
-    // The echo settles once the helper is killed; never leave it dangling.
-    echo.catch(() => {});
-  }
-}
-
-function writeMap(path: string, text: string): void {
-  try {
-    writeOnce(path, text);
-  } catch (error) {
-    if (!(error instanceof MountError)) throw error;
-    throw new MountError(error.op, {
-      errno: error.errno,
-      target: path,
-      hint: `(writing ${JSON.stringify(text.trimEnd())})`,
-      cause: error,
-    });
-  }
 }

@@ -85,6 +85,7 @@ function attachOnce(fx: Fixture): (source: Parameters<typeof attachMountSource>[
 
 const HELPER_OPS = [
   "spawn unshare",
+  "open", // the helper's /proc/PID, pinned
   "open", // setgroups
   "write",
   "open", // uid_map

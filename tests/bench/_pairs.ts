@@ -1,0 +1,325 @@
+/**
+ * The benchmark pairs: each library operation beside a baseline that does the
+ * same work directly, through a bare `Deno.dlopen` or a bare `Deno.Command`.
+ * `mount_fd_bench.ts` and `userns_bench.ts` hand them to `deno bench`;
+ * `medians.ts` runs them interleaved and prints medians and ratios.
+ *
+ * Run as root (the idmapped pair needs to id-map a directory; the others
+ * need a range of ids).
+ *
+ * @module
+ */
+
+import { Handles, type Mapping, type Mount, mountFd, MS_BIND } from "../../mod.ts";
+
+/** One side of a pair. */
+export interface Side {
+  /** What it does. */
+  name: string;
+  /** One iteration; a promise is awaited. */
+  fn: () => void | Promise<void>;
+  /** Untimed work before each iteration, such as waiting for a pool to refill. */
+  before?: () => Promise<void>;
+}
+
+/** What a pair must show, in medians. */
+export type Target =
+  | { kind: "ratio"; max: number }
+  | { kind: "time"; maxMicros: number }
+  | { kind: "speedup"; min: number }
+  | { kind: "none" };
+
+/** A library operation and its baseline. */
+export interface Pair {
+  /** The operation, as the README's table names it. */
+  operation: string;
+  /** The library call. */
+  library: Side;
+  /** The same work, done directly. */
+  baseline: Side;
+  /** The target, in medians. */
+  target: Target;
+  /** Iterations for `deno bench`. */
+  n: number;
+  /** Iterations per timed batch for `medians.ts`. */
+  batch: number;
+  /** Batches of each side for `medians.ts`. */
+  rounds: number;
+}
+
+const bare = Deno.dlopen("libc.so.6", {
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  open_tree: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  mount_setattr: { parameters: ["i32", "buffer", "u32", "buffer", "usize"], result: "i32" },
+}).symbols;
+
+const O_PATH_CLOEXEC = 0o10000000 | 0o2000000;
+const OPEN_TREE = 1 | 0o2000000; // OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+const AT_FDCWD = -100;
+const AT_EMPTY_PATH = 0x1000;
+const F_DUPFD_CLOEXEC = 1030;
+const MOUNT_ATTR_IDMAP = 0x100000n;
+const EMPTY = new Uint8Array(1);
+const PING = new Uint8Array([0x2e]);
+
+/** `n` distinct mappings of one id each, from host id `first`. */
+function mappings(n: number, first: number): Mapping[] {
+  return Array.from({ length: n }, (_, i) => {
+    const range = [{ containerID: 0, hostID: first + i, size: 1 }];
+    return { uidMappings: range, gidMappings: range };
+  });
+}
+
+let next = 0;
+/** A mapping no earlier call used. */
+function freshMapping(): Mapping {
+  const range = [{ containerID: 0, hostID: 100000 + next++, size: 1 }];
+  return { uidMappings: range, gidMappings: range };
+}
+
+/** A bare `Deno.Command` spawn of the helper, pinged and let go as the library does. */
+async function bareHelper(): Promise<void> {
+  const child = new Deno.Command("unshare", {
+    args: ["--user", "--", "cat"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  await writer.write(PING);
+  await reader.read();
+  await writer.close();
+  while (!(await reader.read()).done);
+  await child.status;
+}
+
+/** Pairs with what they need, and a way to clean up. */
+export interface Bench {
+  /** The pairs. */
+  pairs: Pair[];
+  /** Releases everything the pairs hold; after the last iteration. */
+  close(): void;
+}
+
+/**
+ * The mountFd pairs: plain and idmapped with a warm cache.
+ *
+ * @returns The pairs, over a scratch directory.
+ */
+export async function mountFdBench(): Promise<Bench> {
+  const dir = Deno.makeTempDirSync({ prefix: "mountfd-bench-" });
+  const cdir = new TextEncoder().encode(dir + "\0");
+  const mapping = mappings(1, 10000)[0];
+  const plain: Mount = { source: dir, destination: "/d", flags: MS_BIND };
+  const idmapped: Mount = { ...plain, idMapping: mapping };
+  const handles = new Handles();
+  const userns = await handles.get(mapping);
+  const attr = new BigUint64Array([MOUNT_ATTR_IDMAP, 0n, 0n, BigInt(userns.fd)]);
+  const attrBytes = new Uint8Array(attr.buffer);
+  // The same syscalls, behind the promise an async API returns: no await inside.
+  // deno-lint-ignore require-await
+  const openAsync = async () => bare.open(cdir, O_PATH_CLOEXEC, 0);
+  return {
+    pairs: [
+      {
+        operation: "plain `mountFd` + close",
+        library: {
+          name: "mountFd(plain) + close",
+          fn: async () => (await mountFd(plain)).close(),
+        },
+        baseline: {
+          name: "open(O_PATH) + close",
+          fn: () => {
+            bare.close(bare.open(cdir, O_PATH_CLOEXEC, 0));
+          },
+        },
+        target: { kind: "ratio", max: 1.2 },
+        n: 20000,
+        batch: 500,
+        rounds: 120,
+      },
+      {
+        operation: "plain `mountFd` + close, against an awaited baseline",
+        library: {
+          name: "mountFd(plain) + close",
+          fn: async () => (await mountFd(plain)).close(),
+        },
+        baseline: {
+          name: "await (async open(O_PATH)) + close",
+          fn: async () => {
+            bare.close(await openAsync());
+          },
+        },
+        target: { kind: "none" },
+        n: 20000,
+        batch: 500,
+        rounds: 120,
+      },
+      {
+        operation: "idmapped `mountFd` + close, warm cache",
+        library: {
+          name: "mountFd(idmapped, { handles }) + close",
+          fn: async () => (await mountFd(idmapped, { handles })).close(),
+        },
+        baseline: {
+          name: "open_tree + mount_setattr + close",
+          fn: () => {
+            const fd = bare.open_tree(AT_FDCWD, cdir, OPEN_TREE);
+            bare.mount_setattr(fd, EMPTY, AT_EMPTY_PATH, attrBytes, 32n);
+            bare.close(fd);
+          },
+        },
+        target: { kind: "ratio", max: 1.1 },
+        n: 5000,
+        batch: 50,
+        rounds: 120,
+      },
+    ],
+    close(): void {
+      userns.close();
+      handles.release();
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
+
+/**
+ * The Handles pairs: cached gets (with 1 and 1,000 mappings cached), new
+ * mappings with and without a pool, and concurrent new mappings.
+ *
+ * @returns The pairs, with their caches filled.
+ */
+export async function usernsBench(): Promise<Bench> {
+  const mapping = mappings(1, 10000)[0];
+  const handles = new Handles();
+  const userns = await handles.get(mapping);
+  // 1,000 cached mappings, against 1.
+  const many = mappings(1000, 20000);
+  const big = new Handles();
+  for (let i = 0; i < many.length; i += 25) {
+    for (const fd of await Promise.all(many.slice(i, i + 25).map((m) => big.get(m)))) fd.close();
+  }
+  const small = new Handles();
+  (await small.get(many[500])).close();
+  const pooled = new Handles({ prespawn: 1 });
+  await pooled.ready();
+  const set = mappings(32, 30000);
+  return {
+    pairs: [
+      {
+        operation: "cached `Handles.get` + close",
+        library: {
+          name: "Handles.get (cached) + close",
+          fn: async () => (await handles.get(mapping)).close(),
+        },
+        baseline: {
+          name: "fcntl(F_DUPFD_CLOEXEC) + close",
+          fn: () => {
+            bare.close(bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0));
+          },
+        },
+        target: { kind: "time", maxMicros: 5 },
+        n: 50000,
+        batch: 1000,
+        rounds: 120,
+      },
+      {
+        operation: "cached `Handles.get` + close, 1,000 mappings cached vs 1",
+        library: {
+          name: "Handles.get + close, 1,000 cached",
+          fn: async () => (await big.get(many[500])).close(),
+        },
+        baseline: {
+          name: "Handles.get + close, 1 cached",
+          fn: async () => (await small.get(many[500])).close(),
+        },
+        target: { kind: "ratio", max: 1.2 },
+        n: 50000,
+        batch: 1000,
+        rounds: 120,
+      },
+      {
+        operation: "new-mapping `Handles.get`, no pool",
+        library: {
+          name: "Handles.get (new mapping) + close",
+          fn: async () => {
+            using fresh = new Handles();
+            (await fresh.get(freshMapping())).close();
+          },
+        },
+        baseline: {
+          name: "bare spawn of the helper (unshare --user cat)",
+          fn: bareHelper,
+        },
+        target: { kind: "ratio", max: 1.2 },
+        n: 200,
+        batch: 1,
+        rounds: 150,
+      },
+      {
+        operation: "new-mapping `Handles.get`, warm pool (`prespawn: 1`)",
+        library: {
+          name: "Handles.get (new mapping, warm pool) + close",
+          fn: async () => (await pooled.get(freshMapping())).close(),
+          // Untimed: the refill the previous get scheduled.
+          before: () => pooled.ready(),
+        },
+        baseline: {
+          name: "bare spawn of the helper (unshare --user cat)",
+          fn: bareHelper,
+        },
+        target: { kind: "time", maxMicros: 500 },
+        n: 200,
+        batch: 1,
+        rounds: 150,
+      },
+      {
+        operation: "32 distinct new mappings, concurrent vs serial",
+        library: {
+          name: "32 gets at once",
+          fn: async () => {
+            using fresh = new Handles();
+            for (const fd of await Promise.all(set.map((m) => fresh.get(m)))) fd.close();
+          },
+        },
+        baseline: {
+          name: "32 gets one after another",
+          fn: async () => {
+            using fresh = new Handles();
+            for (const m of set) (await fresh.get(m)).close();
+          },
+        },
+        target: { kind: "speedup", min: 1.8 },
+        n: 20,
+        batch: 1,
+        rounds: 25,
+      },
+      {
+        operation: "32 bare helper spawns, concurrent vs serial: this machine's ceiling",
+        library: {
+          name: "32 bare spawns at once",
+          fn: async () => {
+            await Promise.all(set.map(bareHelper));
+          },
+        },
+        baseline: {
+          name: "32 bare spawns one after another",
+          fn: async () => {
+            for (let i = 0; i < set.length; i++) await bareHelper();
+          },
+        },
+        target: { kind: "none" },
+        n: 20,
+        batch: 1,
+        rounds: 25,
+      },
+    ],
+    close(): void {
+      userns.close();
+      for (const h of [handles, big, small, pooled]) h.release();
+    },
+  };
+}

@@ -1,0 +1,11 @@
+/**
+ * `deno task bench`: Handles beside a bare `fcntl` dup and a bare spawn of
+ * its helper. Run as root.
+ *
+ * @module
+ */
+
+import { usernsBench } from "./_pairs.ts";
+import { register } from "./_register.ts";
+
+register(await usernsBench());

@@ -1,0 +1,383 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { O_CLOEXEC } from "../ffi/constants.ts";
+import { errnoValue } from "../ffi/errno.ts";
+import { setFaultHook } from "../ffi/seam.ts";
+import { Handles, type Mapping, MountError } from "../mod.ts";
+import { countOps, namespaceMaps } from "./_process.ts";
+import {
+  childPids,
+  fdFlags,
+  MODE,
+  newFds,
+  NO_ID_RANGE,
+  openFds,
+  simpleMapping,
+  skipUnless,
+} from "./_util.ts";
+
+const ignore = skipUnless(NO_ID_RANGE);
+
+/** Runs a test body and checks it leaves no fd and no child process. */
+function clean(fn: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    const before = openFds();
+    await fn();
+    assert.deepEqual(newFds(before), [], "fds leaked");
+    assert.deepEqual(childPids(), [], "helper processes left");
+  };
+}
+
+/** A mapping of one id, distinct for each `n`. */
+function one(n: number): Mapping {
+  return simpleMapping(0, 20000 + n, 1);
+}
+
+/** Waits until `check` holds, for up to `ms`. */
+async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Spawns counted by countOps: those on a get's critical path. */
+function spawns(ops: Map<string, number>): number {
+  return ops.get("spawn unshare") ?? 0;
+}
+
+Deno.test("prespawn must be a non-negative integer; 0 means no pool", async () => {
+  assert.throws(() => new Handles({ prespawn: 1.5 }), /^TypeError: Invalid prespawn: .*1\.5$/);
+  const { ops } = await countOps(async () => {
+    await using handles = new Handles({ prespawn: 0 });
+    assert.equal(handles.idle, 0);
+    await handles.ready();
+  });
+  assert.equal(spawns(ops), 0, "no pool, no helper");
+});
+
+Deno.test({
+  name: "a pool fills at once, and a new mapping is served from it without a spawn",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 2 });
+    assert.equal(childPids().length, 2, "both helpers spawned by the constructor");
+    await handles.ready();
+    assert.equal(handles.idle, 2);
+    const { result: fd, ops } = await countOps(() => handles.get(simpleMapping()));
+    using _ = fd;
+    assert.equal(spawns(ops), 0, "no spawn on the critical path");
+    assert.ok(fdFlags(fd.fd) & O_CLOEXEC, "the fd is close-on-exec");
+    assert.deepEqual(await namespaceMaps(fd.fd), {
+      uid: "0 10000 2000",
+      gid: "0 10000 2000",
+      setgroups: "deny",
+    });
+    assert.equal(handles.size, 1, "cached as a spawned one would be");
+  }),
+});
+
+Deno.test({
+  name: "a pooled get reaps its helper before it resolves, and the pool refills behind it",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 2 });
+    await handles.ready();
+    const pooled = childPids();
+    using _ = await handles.get(one(1));
+    const left = childPids();
+    assert.equal(left.length, 1, "the helper it took is gone");
+    assert.ok(pooled.includes(left[0]));
+    const { ops } = await countOps(() => until(() => handles.idle === 2, "the refill"));
+    assert.equal(spawns(ops), 1, "one helper replaced the one taken");
+    assert.equal(childPids().length, 2);
+  }),
+});
+
+Deno.test({
+  name: "pooled gets for many mappings: a pool of 2 serves most, and nothing leaks",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 2 });
+    for (let i = 0; i < 12; i++) {
+      await handles.ready();
+      const { result: fd, ops } = await countOps(() => handles.get(one(i)));
+      fd.close();
+      assert.equal(spawns(ops), 0, `get ${i} spawned`);
+    }
+    assert.equal(handles.size, 12);
+    const fds = await Promise.all([one(20), one(21), one(22), one(23)].map((m) => handles.get(m)));
+    for (const fd of fds) fd.close();
+    assert.equal(handles.size, 16, "more concurrent gets than pooled helpers still succeed");
+  }),
+});
+
+Deno.test({
+  name: "release() ends and reaps pooled helpers; the Handles stays usable and refills",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 3 });
+    await handles.ready();
+    const first = childPids();
+    assert.equal(first.length, 3);
+    handles.release();
+    assert.equal(handles.idle, 0);
+    await until(() => childPids().length === 0, "the pooled helpers to be reaped");
+    const { ops } = await countOps(async () => {
+      using fd = await handles.get(simpleMapping());
+      assert.match(Deno.readLinkSync(`/proc/self/fd/${fd.fd}`), /^user:/);
+    });
+    assert.equal(spawns(ops), 1, "after release, a get spawns its own helper");
+    await handles.ready();
+    assert.equal(handles.idle, 3, "and the pool refills");
+    assert.ok(childPids().every((pid) => !first.includes(pid)));
+  }),
+});
+
+Deno.test({
+  name: "await using reaps pooled helpers, even mid-start",
+  ignore,
+  fn: clean(async () => {
+    {
+      await using handles = new Handles({ prespawn: 4 });
+      assert.equal(childPids().length, 4, "still starting");
+      assert.equal(handles.idle, 0);
+    }
+    assert.deepEqual(childPids(), []);
+    {
+      await using handles = new Handles({ prespawn: 2 });
+      await handles.ready();
+    }
+    assert.deepEqual(childPids(), []);
+  }),
+});
+
+Deno.test({
+  name: "release() racing a refill: nothing is left behind, and nothing refills",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 2 });
+    await handles.ready();
+    // The get schedules a refill once it settles; release() comes first.
+    const pending = handles.get(one(1));
+    handles.release();
+    (await pending).close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(handles.idle, 0, "no refill after release()");
+    await until(() => childPids().length === 0, "every helper to be reaped");
+    // And a refill that is already spawning when release() comes.
+    await handles.ready();
+    (await handles.get(one(2))).close();
+    await until(() => childPids().length === 2, "the refill to spawn");
+    handles.release();
+  }),
+});
+
+Deno.test({
+  name: "a pooled helper that died while idle is replaced, not handed out",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 2 });
+    await handles.ready();
+    const [victim] = childPids();
+    Deno.kill(victim, "SIGKILL");
+    await until(() => !childPids().includes(victim), "the killed helper to be reaped");
+    await until(() => handles.idle === 2, "its replacement");
+    assert.ok(!childPids().includes(victim));
+    const { result: fd, ops } = await countOps(() => handles.get(simpleMapping()));
+    using _ = fd;
+    assert.equal(spawns(ops), 0);
+    assert.equal((await namespaceMaps(fd.fd)).uid, "0 10000 2000");
+  }),
+});
+
+Deno.test({
+  name: "a pooled helper killed just before a get: the get still gets a mapped namespace",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 1 });
+    await handles.ready();
+    const [victim] = childPids();
+    Deno.kill(victim, "SIGKILL");
+    // No await in between: the helper may be dying, a zombie, or reaped.
+    using fd = await handles.get(simpleMapping());
+    assert.deepEqual(await namespaceMaps(fd.fd), {
+      uid: "0 10000 2000",
+      gid: "0 10000 2000",
+      setgroups: "deny",
+    });
+  }),
+});
+
+Deno.test({
+  name: "a pooled helper found gone (ESRCH) is replaced by a spawn",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 1 });
+    await handles.ready();
+    const ops: string[] = [];
+    let injected = false;
+    setFaultHook((op) => {
+      ops.push(op);
+      // The first write of the pooled helper's maps finds it gone.
+      if (op === "open" && !injected) {
+        injected = true;
+        return errnoValue("ESRCH");
+      }
+      return undefined;
+    });
+    let fd;
+    try {
+      fd = await handles.get(simpleMapping());
+    } finally {
+      setFaultHook(undefined);
+    }
+    using _ = fd;
+    assert.equal(ops.filter((op) => op === "spawn unshare").length, 1, "one spawn instead");
+    assert.equal((await namespaceMaps(fd.fd)).gid, "0 10000 2000");
+  }),
+});
+
+Deno.test({
+  name: "a map the kernel refuses, with a pool: the same clear error, from a fresh helper",
+  ignore: skipUnless(
+    MODE === "rootless" ? NO_ID_RANGE : "as root every host id is mappable; rootless covers this",
+  ),
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 2 });
+    await handles.ready();
+    const { ops } = await countOps(() =>
+      assert.rejects(handles.get(simpleMapping(0, 1000000, 10)), (e: unknown) => {
+        assert.ok(e instanceof MountError);
+        assert.equal(e.code, "EPERM");
+        assert.match(
+          e.message,
+          /^write dst=\/proc\/\d+\/uid_map: EPERM: .* \(writing "0 1000000 10"\)$/,
+        );
+        return true;
+      })
+    );
+    assert.equal(spawns(ops), 1, "one pooled helper tried, then one spawned");
+    assert.equal(childPids().length, 1, "the other pooled helper is still there");
+  }),
+});
+
+Deno.test({
+  name: "an abort while a get waits for a pooled helper still starting: it is killed and reaped",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 1 });
+    const [starting] = childPids();
+    const controller = new AbortController();
+    const pending = handles.get(simpleMapping(), { signal: controller.signal });
+    const reason = new Error("stop");
+    controller.abort(reason);
+    await assert.rejects(pending, (e) => e === reason);
+    assert.ok(!childPids().includes(starting), "the taken helper is reaped before the rejection");
+    assert.equal(handles.size, 0);
+  }),
+});
+
+Deno.test({
+  name: "an already aborted get leaves the pool alone",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 1 });
+    await handles.ready();
+    await assert.rejects(
+      handles.get(simpleMapping(), { signal: AbortSignal.abort() }),
+      { name: "AbortError" },
+    );
+    assert.equal(handles.idle, 1);
+  }),
+});
+
+Deno.test({
+  name: "concurrent gets for one mapping share one pooled helper",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 2 });
+    await handles.ready();
+    const fds = await Promise.all(Array.from({ length: 10 }, () => handles.get(one(7))));
+    for (const fd of fds) fd.close();
+    assert.equal(handles.idle, 1, "one helper taken, before the refill");
+  }),
+});
+
+Deno.test({
+  name: "distinct mappings requested together spawn together",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles();
+    const { result: spawnedAtOnce, ops } = await countOps(async () => {
+      const pending = Array.from({ length: 8 }, (_, i) => handles.get(one(i)));
+      const counted = childPids().length; // before anything is awaited
+      for (const fd of await Promise.all(pending)) fd.close();
+      return counted;
+    });
+    assert.equal(spawns(ops), 8);
+    assert.equal(spawnedAtOnce, 8, "every helper runs before the first is awaited");
+  }),
+});
+
+Deno.test({
+  name: "pooled helpers inherit only their stdio, not each other's pipes",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 3 });
+    await handles.ready();
+    const inherited = [...openFds()].filter((fd) => fd > 2 && !(fdFlags(fd) & O_CLOEXEC));
+    const expected = ["0", "1", "2", ...inherited.map(String)].sort();
+    for (const pid of childPids()) {
+      const fds = [...Deno.readDirSync(`/proc/${pid}/fd`)].map((e) => e.name).sort();
+      assert.deepEqual(fds, expected, `helper ${pid}`);
+    }
+  }),
+});
+
+Deno.test({
+  name: "idle pooled helpers don't keep Deno running, and exit when it does",
+  ignore,
+  async fn(): Promise<void> {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const dir = Deno.makeTempDirSync({ prefix: "mountfd-pool-" });
+    const script = `${dir}/forget.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { Handles } from ${JSON.stringify(mod)};
+const handles = new Handles({ prespawn: 2 });
+await handles.ready();
+console.log(Deno.readTextFileSync("/proc/self/task/" + Deno.pid + "/children").trim());
+// No release(): the program just ends.
+`,
+    );
+    try {
+      const started = performance.now();
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", "--no-lock", script],
+        cwd: fileURLToPath(new URL("..", import.meta.url)),
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(20_000),
+      }).output();
+      assert.equal(code, 0, new TextDecoder().decode(stderr));
+      assert.ok(performance.now() - started < 15_000, "it exited on its own");
+      const pids = new TextDecoder().decode(stdout).trim().split(/\s+/).map(Number);
+      assert.equal(pids.length, 2);
+      await until(() => pids.every(exited), "the orphaned helpers to exit");
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+/** Whether a process is gone, or a zombie (exited, and not yet reaped by init). */
+function exited(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return true;
+  }
+}
