@@ -246,8 +246,13 @@ export function assertMount(mount: unknown, field = "mount"): asserts mount is M
     throw new TypeError(`Invalid ${field}: expected an object, got ${describe(mount)}`);
   }
   const m = mount as Record<string, unknown>;
-  assertPath(m.source, `${field}.source`);
-  assertPath(m.destination, `${field}.destination`);
+  // The names are built only when a check fails: this runs on every mountFd.
+  if (typeof m.source !== "string" || m.source.includes("\0")) {
+    assertPath(m.source, `${field}.source`);
+  }
+  if (typeof m.destination !== "string" || m.destination.includes("\0")) {
+    assertPath(m.destination, `${field}.destination`);
+  }
   if (typeof m.flags !== "number" || !Number.isInteger(m.flags)) {
     throw new TypeError(
       `Invalid ${field}.flags: expected an integer of MS_* bits, got ${describe(m.flags)}`,

@@ -168,16 +168,18 @@ export const IDMAP_EINVAL_HINT =
  */
 export async function mountFd(
   mount: Mount,
-  options: MountFdOptions = {},
+  options?: MountFdOptions,
 ): Promise<MountSource> {
   assertMount(mount);
-  options.signal?.throwIfAborted();
+  options?.signal?.throwIfAborted();
   assertBind(mount);
   try {
+    // A plain source is done here, with no further promise hop: the hot path.
+    if (!isIDMapped(mount)) {
+      return new MountSource("plain-open", new OwnedFd(open(mount.source, O_PATH)), mount);
+    }
     const { type, fd } = openSourceFd(mount);
-    // A plain source is done here: no further promise hop on the hot path.
-    if (type === "plain-open") return new MountSource(type, fd, mount);
-    return await finishMountSource(mount, type, fd, options);
+    return await finishMountSource(mount, type, fd, options ?? {});
   } catch (error) {
     throw PermissionError.in(error, "mountFd");
   }
