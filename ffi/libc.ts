@@ -107,7 +107,7 @@ function load(call: string): Libc {
  * that names the flag and the call.
  *
  * @example Call getpid-like symbols directly
- * ```ts ignore
+ * ```ts
  * import { libc } from "./libc.ts";
  * libc("close").close(-1);
  * ```
@@ -124,7 +124,7 @@ export function libc(call: string): Libc {
  * @returns The current errno.
  *
  * @example Read errno after a failed call
- * ```ts ignore
+ * ```ts
  * import { errno, libc } from "./libc.ts";
  * if (libc("close").close(-1) < 0) console.log(errno()); // 9 (EBADF)
  * ```

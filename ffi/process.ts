@@ -22,7 +22,7 @@ import { faulted, takeInjectedErrno } from "./seam.ts";
  * program and its purpose.
  *
  * @example Spawn a helper
- * ```ts ignore
+ * ```ts
  * import { spawn } from "./process.ts";
  * const child = spawn("true", { stdout: "null" }, "to test");
  * await child.status;

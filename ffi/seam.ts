@@ -71,7 +71,7 @@ let injected = 0;
  * @returns Whether to fail instead of making the call.
  *
  * @example Guard a call
- * ```ts ignore
+ * ```ts
  * import { faulted, takeInjectedErrno } from "./seam.ts";
  * if (faulted("open")) console.log(takeInjectedErrno());
  * ```

@@ -136,7 +136,7 @@ export interface PathNames {
  * @throws {MountError} With op `"open"` if the call fails.
  *
  * @example Open a path
- * ```ts ignore
+ * ```ts
  * import { open, close } from "./syscalls.ts";
  * import { O_PATH } from "./constants.ts";
  * close(open("/", O_PATH));
@@ -162,7 +162,7 @@ export function open(path: string, flags: number): number {
  * @throws {MountError} With op `"open"` if the call fails.
  *
  * @example Open a file of a process through its /proc directory
- * ```ts ignore
+ * ```ts
  * import { close, open, openAt } from "./syscalls.ts";
  * import { O_DIRECTORY, O_PATH, O_RDONLY } from "./constants.ts";
  * const proc = open("/proc/self", O_PATH | O_DIRECTORY);
@@ -187,7 +187,7 @@ export function openAt(dirfd: number, path: string, flags: number): number {
  * @returns 0, or the errno of a failed close (EBADF for a stale fd).
  *
  * @example Close an fd
- * ```ts ignore
+ * ```ts
  * import { close } from "./syscalls.ts";
  * close(42);
  * ```
@@ -204,7 +204,7 @@ export function close(fd: number): number {
  * @throws {MountError} With op `"fcntl(F_DUPFD_CLOEXEC)"` if the call fails.
  *
  * @example Duplicate an fd
- * ```ts ignore
+ * ```ts
  * import { dupCloexec } from "./syscalls.ts";
  * const copy = dupCloexec(0);
  * ```
@@ -229,7 +229,7 @@ export function dupCloexec(fd: number): number {
  * is not a namespace.
  *
  * @example Check a user namespace fd
- * ```ts ignore
+ * ```ts
  * import { namespaceType, open } from "./syscalls.ts";
  * import { CLONE_NEWUSER } from "./constants.ts";
  * const isUserns = namespaceType(open("/proc/self/ns/user", 0), "") === CLONE_NEWUSER;
@@ -256,7 +256,7 @@ export function namespaceType(fd: number, path: string): number {
  * `target`, if the kernel refuses the write or writes it short.
  *
  * @example Deny setgroups in a helper's user namespace
- * ```ts ignore
+ * ```ts
  * import { writeOnce } from "./syscalls.ts";
  * writeOnce("/proc/1234/setgroups", "deny");
  * ```
@@ -298,7 +298,7 @@ const decoder = new TextDecoder();
  * @throws {MountError} With op `"open"` or `"read"` if the kernel refuses.
  *
  * @example Read this process's uid map
- * ```ts ignore
+ * ```ts
  * import { readText } from "./syscalls.ts";
  * console.log(readText("/proc/self/uid_map"));
  * ```
@@ -331,7 +331,7 @@ export function readText(path: string): string {
  * @returns The effective uid in this process's user namespace.
  *
  * @example Am I root?
- * ```ts ignore
+ * ```ts
  * import { geteuid } from "./syscalls.ts";
  * console.log(geteuid() === 0);
  * ```
@@ -353,7 +353,7 @@ export function geteuid(): number {
  * @throws {MountError} With op `"mount"` if the call fails.
  *
  * @example Mount a tmpfs
- * ```ts ignore
+ * ```ts
  * import { mount } from "./syscalls.ts";
  * mount("tmpfs", "/mnt", "tmpfs", 0, "size=1m");
  * ```
@@ -392,7 +392,7 @@ export function mount(
  * @throws {MountError} With op `"umount2"` if the call fails.
  *
  * @example Detach a mount
- * ```ts ignore
+ * ```ts
  * import { umount2 } from "./syscalls.ts";
  * import { MNT_DETACH } from "./constants.ts";
  * umount2("/mnt", MNT_DETACH);
@@ -415,7 +415,7 @@ export function umount2(target: string, flags: number): void {
  * @throws {MountError} With op `"unshare(CLONE_FS)"` (or `"unshare"`).
  *
  * @example Give this thread its own filesystem context
- * ```ts ignore
+ * ```ts
  * import { unshare } from "./syscalls.ts";
  * import { CLONE_FS } from "./constants.ts";
  * unshare(CLONE_FS);
@@ -441,7 +441,7 @@ export function unshare(flags: number): void {
  * or a thread that shares its filesystem context.
  *
  * @example Join another mount namespace (from a thread of its own)
- * ```ts ignore
+ * ```ts
  * import { open, setns, unshare } from "./syscalls.ts";
  * import { CLONE_FS, CLONE_NEWNS, O_RDONLY } from "./constants.ts";
  * unshare(CLONE_FS);
@@ -464,7 +464,7 @@ export function setns(fd: number, nstype: number, path: string): void {
  * @throws {MountError} With op `"chdir"`.
  *
  * @example Go to the root
- * ```ts ignore
+ * ```ts
  * import { chdir } from "./syscalls.ts";
  * chdir("/");
  * ```
@@ -487,7 +487,7 @@ export function chdir(path: string): void {
  * @throws {MountError} With op `"fchdir"`.
  *
  * @example Resolve relative paths from a saved directory
- * ```ts ignore
+ * ```ts
  * import { fchdir, open } from "./syscalls.ts";
  * import { O_PATH } from "./constants.ts";
  * fchdir(open("/proc", O_PATH), "/proc");
@@ -511,7 +511,7 @@ export function fchdir(fd: number, path?: string): void {
  * @throws {MountError} With op `"readlinkat"`.
  *
  * @example Name this thread's mount namespace
- * ```ts ignore
+ * ```ts
  * import { readlinkAt } from "./syscalls.ts";
  * import { AT_FDCWD } from "./constants.ts";
  * readlinkAt(AT_FDCWD, "/proc/thread-self/ns/mnt"); // "mnt:[4026531841]"
@@ -543,7 +543,7 @@ const STATFS_F_FLAGS = 10;
  * @throws {MountError} With op `"fstatfs"`.
  *
  * @example Is a mount read-only?
- * ```ts ignore
+ * ```ts
  * import { fstatfsFlags, open } from "./syscalls.ts";
  * import { O_PATH, ST_RDONLY } from "./constants.ts";
  * const readOnly = (fstatfsFlags(open("/usr", O_PATH)) & ST_RDONLY) !== 0;
@@ -572,7 +572,7 @@ export function fstatfsFlags(fd: number, names: PathNames = {}): number {
  * `"open_tree"`) if the call fails.
  *
  * @example Clone a tree
- * ```ts ignore
+ * ```ts
  * import { openTree } from "./syscalls.ts";
  * import { AT_FDCWD, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from "./constants.ts";
  * const fd = openTree(AT_FDCWD, "/data", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
@@ -614,9 +614,10 @@ export function openTree(dirfd: number, path: string, flags: number): number {
  * @throws {MountError} With op `"move_mount"` if the call fails.
  *
  * @example Attach a detached mount
- * ```ts ignore
- * import { moveMount } from "./syscalls.ts";
- * import { AT_FDCWD, MOVE_MOUNT_F_EMPTY_PATH } from "./constants.ts";
+ * ```ts
+ * import { moveMount, openTree } from "./syscalls.ts";
+ * import { AT_FDCWD, MOVE_MOUNT_F_EMPTY_PATH, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from "./constants.ts";
+ * const fd = openTree(AT_FDCWD, "/srv/data", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
  * moveMount(fd, "", AT_FDCWD, "/mnt", MOVE_MOUNT_F_EMPTY_PATH);
  * ```
  */
@@ -689,9 +690,10 @@ const ATTR_SIZE = BigInt(MOUNT_ATTR_SIZE_VER0);
  * @throws {MountError} With op `"mount_setattr"` if the call fails.
  *
  * @example Make a detached mount read-only
- * ```ts ignore
- * import { mountSetattr } from "./syscalls.ts";
- * import { AT_EMPTY_PATH, MOUNT_ATTR_RDONLY } from "./constants.ts";
+ * ```ts
+ * import { mountSetattr, openTree } from "./syscalls.ts";
+ * import { AT_EMPTY_PATH, AT_FDCWD, MOUNT_ATTR_RDONLY, OPEN_TREE_CLONE } from "./constants.ts";
+ * const fd = openTree(AT_FDCWD, "/srv/data", OPEN_TREE_CLONE);
  * mountSetattr(fd, "", AT_EMPTY_PATH, { attrSet: MOUNT_ATTR_RDONLY });
  * ```
  */

@@ -114,7 +114,7 @@ export interface MountIntoOptions extends MountFdOptions {}
  * @throws The signal's reason, once aborted.
  *
  * @example A read-only, id-mapped bind mount
- * ```ts ignore
+ * ```ts
  * import { Handles, mountInto, MS_BIND, MS_RDONLY } from "../mod.ts";
  *
  * using handles = new Handles();

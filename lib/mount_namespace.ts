@@ -50,8 +50,14 @@ export interface MountNamespaceOptions {
  * {@linkcode MountNamespace.mountInto}.
  *
  * @example Give up after a second
- * ```ts ignore
- * const source = await ns.mountFd(mount, { signal: AbortSignal.timeout(1000) });
+ * ```ts
+ * import { MS_BIND, openMountNamespace } from "../mod.ts";
+ *
+ * await using ns = await openMountNamespace("/proc/1234/ns/mnt");
+ * using source = await ns.mountFd(
+ *   { source: "/srv/data", destination: "/data", flags: MS_BIND },
+ *   { signal: AbortSignal.timeout(1000) },
+ * );
  * ```
  */
 export interface MountNamespaceRequestOptions {
@@ -72,7 +78,7 @@ export interface MountNamespaceRequestOptions {
  * at that moment can't be known, so can't be closed.
  *
  * @example Mount into a container's mount namespace
- * ```ts ignore
+ * ```ts
  * import { MS_BIND, MS_RDONLY, openMountNamespace } from "../mod.ts";
  *
  * await using ns = await openMountNamespace("/proc/1234/ns/mnt");
@@ -149,7 +155,7 @@ const CLOSE_GRACE = 10_000;
  * Worker dies or does not start in time.
  *
  * @example Open a container's mount namespace
- * ```ts ignore
+ * ```ts
  * import { openMountNamespace } from "../mod.ts";
  *
  * await using ns = await openMountNamespace("/proc/1234/ns/mnt");

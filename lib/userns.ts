@@ -323,10 +323,13 @@ export class Handles {
  * @returns The cached fd, or `undefined` if the mapping is not cached.
  *
  * @example Use a cached namespace without a dup
- * ```ts ignore
- * import { peekUserns } from "./userns.ts";
+ * ```ts
+ * import { Handles, peekUserns } from "./userns.ts";
+ * using handles = new Handles();
+ * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
+ * const mapping = { uidMappings: range, gidMappings: range };
  * const userns = peekUserns(handles, mapping);
- * if (userns !== undefined) mountSetattr(tree, "", AT_EMPTY_PATH, { attrSet, usernsFd: userns.fd });
+ * console.log(userns === undefined); // true: nothing cached yet
  * ```
  */
 export function peekUserns(handles: Handles, mapping: Mapping): OwnedFd | undefined {

@@ -40,8 +40,10 @@ export class HelperExited extends Error {}
  * One helper process, from spawn to reaping.
  *
  * @example Make a user namespace by hand
- * ```ts ignore
+ * ```ts
  * import { Helper } from "./userns_helper.ts";
+ * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
+ * const mapping = { uidMappings: range, gidMappings: range };
  * const helper = new Helper(false);
  * await helper.ready(AbortSignal.timeout(10_000), 10_000);
  * using userns = helper.map(mapping);
@@ -253,8 +255,10 @@ export class Helper {
  * @throws The signal's reason, once aborted.
  *
  * @example Make a user namespace without a cache
- * ```ts ignore
+ * ```ts
  * import { createUserns } from "./userns_helper.ts";
+ * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
+ * const mapping = { uidMappings: range, gidMappings: range };
  * using userns = await createUserns(mapping, new AbortController().signal, 10_000);
  * ```
  */
@@ -288,7 +292,7 @@ export async function createUserns(
  * @returns The error.
  *
  * @example Report an early exit
- * ```ts ignore
+ * ```ts
  * import { exitedError } from "./userns_helper.ts";
  * throw exitedError({ success: false, code: 1, signal: null }, "unshare: failed");
  * ```

@@ -35,8 +35,10 @@ export interface Slot {
  * Up to `capacity` helpers, ready or on their way.
  *
  * @example Take a helper for a new mapping
- * ```ts ignore
+ * ```ts
  * import { HelperPool, useSlot } from "./userns_pool.ts";
+ * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
+ * const mapping = { uidMappings: range, gidMappings: range };
  * const pool = new HelperPool(2, 10_000);
  * await pool.ready();
  * const slot = pool.take();
@@ -220,8 +222,13 @@ export class HelperPool {
  * @throws The signal's reason, once aborted.
  *
  * @example Serve a get from the pool, or spawn
- * ```ts ignore
- * import { useSlot } from "./userns_pool.ts";
+ * ```ts
+ * import { createUserns } from "./userns_helper.ts";
+ * import { HelperPool, useSlot } from "./userns_pool.ts";
+ * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
+ * const mapping = { uidMappings: range, gidMappings: range };
+ * const signal = AbortSignal.timeout(10_000);
+ * const pool = new HelperPool(1, 10_000);
  * const slot = pool.take();
  * const userns = (slot && await useSlot(slot, mapping, signal)) ??
  *   await createUserns(mapping, signal, 10_000);
