@@ -8,18 +8,17 @@ import {
   AT_EMPTY_PATH,
   AT_FDCWD,
   AT_RECURSIVE,
-  CLONE_NEWUSER,
   MOUNT_ATTR_IDMAP,
   MS_REC,
   O_PATH,
-  O_RDONLY,
   OPEN_TREE_CLOEXEC,
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { mountSetattr, namespaceType, open, openTree } from "../ffi/syscalls.ts";
+import { mountSetattr, open, openTree } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
+import { openNamespaceFile } from "./namespace_file.ts";
 import { assertMount, isBind, isIDMapped, type Mount, type MountIDMapping } from "./mount.ts";
 import type { Mapping } from "./idmap.ts";
 import { Handles, peekUserns } from "./userns.ts";
@@ -289,7 +288,7 @@ async function openUserns(
   options: MountFdOptions,
 ): Promise<OwnedFd> {
   const path = idMapping.usernsPath;
-  if (path !== undefined) return openUsernsPath(path);
+  if (path !== undefined) return openNamespaceFile(path, "user");
   const mapping = {
     uidMappings: idMapping.uidMappings!,
     gidMappings: idMapping.gidMappings!,
@@ -299,33 +298,6 @@ async function openUserns(
   }
   using handles = new Handles();
   return await handles.get(mapping, { signal: options.signal });
-}
-
-/** Opens a user namespace file, and checks that it is one. */
-function openUsernsPath(path: string): OwnedFd {
-  const fd = new OwnedFd(open(path, O_RDONLY));
-  let type: number;
-  try {
-    type = namespaceType(fd.fd, path);
-  } catch (error) {
-    fd.close();
-    if (error instanceof MountError && error.code === "ENOTTY") {
-      throw new MountError("open userns", {
-        source: path,
-        detail: "not a namespace file (expected /proc/PID/ns/user or a bind mount of one)",
-        cause: error,
-      });
-    }
-    throw error;
-  }
-  if (type !== CLONE_NEWUSER) {
-    fd.close();
-    throw new MountError("open userns", {
-      source: path,
-      detail: `not a user namespace (namespace type 0x${type.toString(16)})`,
-    });
-  }
-  return fd;
 }
 
 function setIDMap(tree: OwnedFd, userns: OwnedFd, recursive: boolean, source: string): void {

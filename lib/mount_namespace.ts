@@ -5,14 +5,15 @@
  * @module
  */
 
-import { CLONE_NEWNS, O_PATH, O_RDONLY } from "../ffi/constants.ts";
+import { O_PATH } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { assertPath, close, dupCloexec, namespaceType, open } from "../ffi/syscalls.ts";
+import { assertPath, close, dupCloexec, open } from "../ffi/syscalls.ts";
 import { assertSource, explainCrossNamespace } from "./attach.ts";
 import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
+import { openNamespaceFile } from "./namespace_file.ts";
 import { assertMount, type Mount } from "./mount.ts";
 import {
   assertBind,
@@ -186,7 +187,7 @@ async function openNamespace(
   if (options.handles !== undefined && !(options.handles instanceof Handles)) {
     throw new TypeError(`Invalid handles: expected a Handles, got ${describe(options.handles)}`);
   }
-  using nsFd = openMountNamespaceFile(nsPath);
+  using nsFd = openNamespaceFile(nsPath, "mnt");
   assertWorkerLoadable();
   const procFd = new OwnedFd(open("/proc", O_PATH));
   let worker: Worker;
@@ -237,33 +238,6 @@ function assertWorkerLoadable(): void {
   const path = decodeURIComponent(root.pathname);
   if (Deno.permissions.querySync({ name: "read", path }).state === "granted") return;
   throw new PermissionError(`--allow-read=${path}`, "load the modules of its Worker");
-}
-
-/** Opens a namespace file, and checks that it is a mount namespace. */
-function openMountNamespaceFile(path: string): OwnedFd {
-  const fd = new OwnedFd(open(path, O_RDONLY));
-  let type: number;
-  try {
-    type = namespaceType(fd.fd, path);
-  } catch (error) {
-    fd.close();
-    if (error instanceof MountError && error.code === "ENOTTY") {
-      throw new MountError("open mntns", {
-        source: path,
-        detail: "not a namespace file (expected /proc/PID/ns/mnt or a bind mount of one)",
-        cause: error,
-      });
-    }
-    throw error;
-  }
-  if (type !== CLONE_NEWNS) {
-    fd.close();
-    throw new MountError("open mntns", {
-      source: path,
-      detail: `not a mount namespace (namespace type 0x${type.toString(16)})`,
-    });
-  }
-  return fd;
 }
 
 const WORKER_OP = "mount namespace worker";
