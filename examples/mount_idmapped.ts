@@ -151,7 +151,9 @@ export async function main(args: string[]): Promise<number> {
     const usage = error instanceof UsageError || error instanceof TypeError ||
       (error instanceof MountError && error.op === "validate");
     console.error(`mount-idmapped: ${(error as Error).message}`);
-    if (!usage && !(error instanceof MountError)) throw error;
+    if (!usage && !(error instanceof MountError || error instanceof Deno.errors.NotCapable)) {
+      throw error;
+    }
     return usage ? 2 : 1;
   }
 }
