@@ -12,7 +12,8 @@
  * @param op The operation about to run, as named in its `MountError`, such as
  * `"open_tree(OPEN_TREE_CLONE)"`, `"mount_setattr"` or `"spawn unshare"`.
  * @returns An errno to fail with instead of making the call, or `undefined`
- * to make it.
+ * to make it. A hook runs between a wrapper's C strings and its call, so it
+ * must not call the wrappers itself (they share one path buffer).
  */
 export type FaultHook = (op: string) => number | undefined;
 
