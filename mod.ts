@@ -36,33 +36,36 @@ export {
   type IDMap,
   isBind,
   isIDMapped,
+  type Mapping,
   type Mount,
   type MountAttr,
   type MountIDMapping,
-  stringifyMountFlags,
 } from "./lib/mount.ts";
+export { EXT_COPYUP, KNOWN_MOUNT_OPTIONS, stringifyMountFlags } from "./lib/flags.ts";
 
 // Owned file descriptors.
 export { OwnedFd } from "./lib/fd.ts";
 
 // OCI runtime-spec mounts, and their validation.
-export {
-  EXT_COPYUP,
-  KNOWN_MOUNT_OPTIONS,
-  mountFromSpec,
-  type SpecContext,
-  type SpecMount,
-} from "./lib/spec.ts";
+export { mountFromSpec, type SpecContext, type SpecMount } from "./lib/spec.ts";
 export { validateMount } from "./lib/validate.ts";
 
 // User namespaces.
-export { getUserNamespaceMappings, isSameMapping, type Mapping } from "./lib/idmap.ts";
+export { getUserNamespaceMappings, isSameMapping } from "./lib/idmap.ts";
 export { type GetOptions, Handles, type HandlesOptions } from "./lib/userns.ts";
 
 // Mount sources.
 export { mountFd, type MountFdOptions, MountSource, type MountSourceType } from "./lib/mount_fd.ts";
-export { attachMountSource } from "./lib/attach.ts";
-export { mountInto, type MountIntoOptions } from "./lib/mount_into.ts";
+
+// Where a mount goes, and attaching it there.
+export type { InRoot, MountTarget } from "./lib/target.ts";
+export { attachMountSource, type AttachOptions } from "./lib/attach.ts";
+export {
+  mountInto,
+  type MountIntoOptions,
+  unmount,
+  type UnmountOptions,
+} from "./lib/mount_into.ts";
 
 // Another mount namespace, joined by a Worker (runc's mount source thread).
 export {

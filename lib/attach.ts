@@ -1,186 +1,348 @@
 /**
- * Attaching mount sources.
+ * Attaching mount sources: the target resolved once, to an fd, the source
+ * moved onto it, and every later step (propagation, rollback) made through
+ * the new mount's own fd, never through the path again.
  *
  * @module
  */
 
 import {
-  AT_FDCWD,
+  AT_EMPTY_PATH,
+  AT_RECURSIVE,
+  MNT_DETACH,
   MOVE_MOUNT_F_EMPTY_PATH,
-  MOVE_MOUNT_T_SYMLINKS,
-  MS_BIND,
+  MOVE_MOUNT_T_EMPTY_PATH,
   MS_REC,
+  OPEN_TREE_CLOEXEC,
+  OPEN_TREE_CLONE,
+  UMOUNT_NOFOLLOW,
 } from "../ffi/constants.ts";
+import { fileInfo, S_IFDIR, S_IFMT } from "../ffi/pending.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { PermissionError } from "../ffi/permission_error.ts";
 import {
-  assertPath,
   chdir,
   fchdir,
-  mount,
+  mountSetattr,
   moveMount,
+  openTree,
   type PathNames,
-  readlinkAt,
+  readText,
+  umount2,
 } from "../ffi/syscalls.ts";
-import { PermissionError } from "../ffi/permission_error.ts";
 import { describe } from "./errors.ts";
+import { OwnedFd } from "./fd.ts";
+import { PROPAGATION_FLAGS, stringifyMountFlags } from "./flags.ts";
 import type { Mount } from "./mount.ts";
-import { MountSource, type MountSourceType, sourceNamespace } from "./mount_fd.ts";
+import { MountSource, type MountSourceType } from "./mount_fd.ts";
+import {
+  assertTarget,
+  type MountTarget,
+  openTarget,
+  targetName,
+  type WireTarget,
+} from "./target.ts";
 
 /**
- * Attaches a mount source at `target`, in the caller's mount namespace.
+ * Options of {@linkcode attachMountSource}.
  *
- * - An `"open_tree"` source is moved there with
- *   `move_mount(MOVE_MOUNT_F_EMPTY_PATH)`. It is one mount: attaching it again
- *   moves it. A detached mount attaches in any mount namespace, whichever one
- *   it was opened in.
- * - A `"plain-open"` source is bind-mounted there from `/proc/self/fd/N`,
- *   with `MS_REC` when the mount has it. The kernel binds only a path of the
- *   caller's own mount namespace: a plain source opened through
- *   {@linkcode MountNamespace} attaches only with its `attach()`.
- *
- * Like mount(2), a symbolic link at `target` is followed. The source stays
- * open; close it when done.
- *
- * @param source A mount source from {@linkcode mountFd}.
- * @param target The mount point, an existing directory or file.
- * @throws {TypeError} For a closed source or a bad target.
- * @throws {MountError} With op `"move_mount"` or `"mount"` if the kernel
- * refuses; EINVAL for a plain source of another mount namespace, with a hint
- * saying so.
- *
- * @example Bind a directory somewhere else
+ * @example Create the mount point inside a rootfs
  * ```ts
- * import { attachMountSource, mountFd, MS_BIND } from "../mod.ts";
- *
- * using source = await mountFd({ source: "/srv/data", destination: "/data", flags: MS_BIND });
- * attachMountSource(source, "/mnt/data");
+ * import type { AttachOptions } from "../mod.ts";
+ * const options: AttachOptions = { create: true };
  * ```
  */
-export function attachMountSource(source: MountSource, target: string): void {
-  assertSource(source, target);
+export interface AttachOptions {
+  /**
+   * Create a missing mount point inside the root of an `InRoot` target:
+   * parent directories (0755), then a directory, or an empty file (0644)
+   * when the source is not a directory. Default `false`.
+   */
+  create?: boolean;
+}
+
+/** A source fd, as a Worker gets it: the fields of a {@linkcode MountSource}. */
+export interface SourceFd {
+  /** The kind of fd. */
+  readonly type: MountSourceType;
+  /** The fd, which stays open. */
+  readonly fd: number;
+  /** The mount it was made for. */
+  readonly mount: Mount;
+}
+
+/** What an attach needs of the thread it runs on. */
+export interface ThreadContext {
+  /**
+   * An fd of a `/proc` that shows this process, in a Worker joined to
+   * another mount namespace (where `/proc` may show another pid namespace,
+   * or nothing); `undefined` for the thread's own `/proc`.
+   */
+  readonly procFd?: number;
+}
+
+/**
+ * Attaches a mount source at `target`, in the caller's mount namespace, as
+ * the whole mount: the source carries its flags, id mapping and `recAttr`;
+ * its propagation is applied right after, through the new mount's fd. If
+ * that fails, the mount is detached again.
+ *
+ * The target is resolved once, to an fd: a string as mount(2) would
+ * (following symbolic links), an `InRoot` inside its root, never leading
+ * out of it (with `create`, a missing mount point is made there). An
+ * `"open_tree"` source is moved there (it is one mount: attaching it again
+ * moves it); a `"plain-open"` one is cloned (`open_tree` of its fd) and the
+ * clone moved, which the kernel allows only in the mount namespace the
+ * source was opened in.
+ *
+ * @param source A mount source from {@linkcode mountFd}; it stays open.
+ * @param target The mount point.
+ * @param options Whether to create a missing mount point in the root.
+ * @throws {TypeError} For a closed source or a bad target.
+ * @throws {MountError} With op `"openat2"` (or `"open"`) for a target that
+ * can't be resolved, `"move_mount"` or `"mount_setattr(MS_...)"` if the
+ * kernel refuses; an EINVAL from another mount namespace says so.
+ *
+ * @example Bind a directory read-only into a container's rootfs
+ * ```ts
+ * import { attachMountSource, mountFd, MS_BIND, MS_RDONLY } from "../mod.ts";
+ *
+ * using source = await mountFd({
+ *   source: "/srv/data",
+ *   destination: "/data",
+ *   flags: MS_BIND | MS_RDONLY,
+ * });
+ * attachMountSource(source, { root: "/run/container/rootfs", path: "/data" }, { create: true });
+ * ```
+ */
+export function attachMountSource(
+  source: MountSource,
+  target: MountTarget,
+  options: AttachOptions = {},
+): void {
+  assertAttach(source, target, options);
   try {
-    attachFd(source.type, source.fd, source.mount, target);
+    attach(source, target, options, {});
   } catch (error) {
-    throw PermissionError.in(
-      explainCrossNamespace(error, source, mainNamespace()),
-      "attachMountSource",
-    );
+    throw PermissionError.in(error, "attachMountSource");
   }
 }
 
 /**
  * Checks the arguments of an attach, before any syscall.
  *
- * @param source What should be a mount source.
- * @param target What should be a path.
- * @throws {TypeError} For something else, or a closed source.
+ * @param source What should be an open mount source.
+ * @param target What should be a target.
+ * @param options What should be attach options.
+ * @throws {TypeError} Naming what is wrong.
  */
-export function assertSource(source: MountSource, target: string): void {
+export function assertAttach(source: unknown, target: unknown, options: unknown): void {
   if (!(source instanceof MountSource)) {
     throw new TypeError(
       `Invalid source: expected a MountSource from mountFd, got ${describe(source)}`,
     );
   }
-  assertPath(target, "target");
+  assertTarget(target);
+  assertAttachOptions(options, target);
   if (source.closed) throw new TypeError("Cannot attach a closed mount source");
 }
 
 /**
- * Attaches a mount source fd at `target`, in the calling thread's mount
- * namespace: move_mount(2) for a detached mount, a bind mount of the fd
- * otherwise. Synchronous, so that a Worker can run it on its own thread.
+ * Checks attach options against their target.
  *
- * @param type The kind of fd.
- * @param fd The fd.
- * @param from The mount it was made from.
- * @param target The mount point.
- * @throws {MountError} With op `"move_mount"` or `"mount"`.
+ * @param options What should be attach options.
+ * @param target A checked target.
+ * @throws {TypeError} For a non-boolean `create`, or `create` with a string
+ * target (a mount point is created only inside a root).
  */
-export function attachFd(type: MountSourceType, fd: number, from: Mount, target: string): void {
-  const names = { source: from.source, target };
-  if (type === "open_tree") {
-    moveMount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS, names);
-  } else {
-    bindFd(fd, target, MS_BIND | (from.flags & MS_REC), names);
+export function assertAttachOptions(options: unknown, target: MountTarget): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Invalid options: expected an object, got ${describe(options)}`);
+  }
+  const { create } = options as AttachOptions;
+  if (create === undefined || create === false) return;
+  if (create !== true) {
+    throw new TypeError(`Invalid options.create: expected a boolean, got ${describe(create)}`);
+  }
+  if (typeof target === "string") {
+    throw new TypeError(
+      "Invalid options.create: a mount point is created only inside a root: " +
+        "pass the target as { root, path }",
+    );
   }
 }
-
-/** This thread's fd of the host's /proc, in a Worker joined to another mount namespace. */
-let procDirFd: number | undefined;
 
 /**
- * Makes plain binds on this thread name their fd through a saved `/proc`
- * directory, `self/fd/N` relative to it, rather than through `/proc/self/fd`
- * of the current mount namespace, which may hold another procfs or none.
- * Only a Worker that has joined another mount namespace calls this; the cwd
- * of its thread is the namespace's root, and goes back there after each bind.
+ * Attaches a source fd at a target on the calling thread, synchronously, so
+ * that a Worker joined to another mount namespace can run it: resolves the
+ * target, moves the source (or a clone of a plain one) onto it, applies the
+ * propagation through the new mount's fd, and detaches it again if that
+ * fails.
  *
- * @param fd An fd of the host's `/proc`, opened before the setns(2).
+ * @param source The source fd, its kind and mount.
+ * @param target A checked target.
+ * @param options Whether to create a missing mount point.
+ * @param thread What the thread needs to undo an attach.
+ * @throws {MountError} Naming the step that failed.
  */
-export function useProcDir(fd: number): void {
-  procDirFd = fd;
-}
-
-function bindFd(fd: number, target: string, flags: number, names: PathNames): void {
-  if (procDirFd === undefined) {
-    mount(`/proc/self/fd/${fd}`, target, null, flags, null, names);
-    return;
-  }
-  // The cwd is the root here, so a relative target is relative to "/".
-  const absolute = target.startsWith("/") ? target : `/${target}`;
-  fchdir(procDirFd, "/proc");
+export function attach(
+  source: SourceFd,
+  target: WireTarget,
+  options: AttachOptions,
+  thread: ThreadContext,
+): void {
+  const { mount } = source;
+  const names: PathNames = { source: mount.source, target: targetName(target) };
+  using clone = source.type === "plain-open" ? cloneTree(source, names) : undefined;
+  const tree = clone?.fd ?? source.fd;
+  const create = options.create ? () => kindOf(tree) : undefined;
+  using targetFd = openTarget(target, { create });
   try {
-    mount(`self/fd/${fd}`, absolute, null, flags, null, names);
-  } finally {
-    chdir("/");
+    moveMount(tree, "", targetFd.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, names);
+  } catch (error) {
+    throw explainOtherNamespace(error, targetFd.fd, target, thread);
   }
-}
-
-let mainNs: string | undefined;
-
-/**
- * The mount namespace of the main thread, which never changes.
- *
- * @returns Such as `"mnt:[4026531841]"`, or `undefined` if unknown.
- */
-export function mainNamespace(): string | undefined {
-  if (mainNs !== undefined) return mainNs;
   try {
-    mainNs = readlinkAt(AT_FDCWD, "/proc/thread-self/ns/mnt");
-  } catch {
-    return undefined;
+    setPropagation(tree, mount, names);
+  } catch (error) {
+    throw undo(error, tree, thread);
   }
-  return mainNs;
+}
+
+/** A detached clone of a plain source, to attach: `open_tree` of its fd. */
+function cloneTree(source: SourceFd, names: PathNames): OwnedFd {
+  const recursive = source.mount.flags & MS_REC ? AT_RECURSIVE : 0;
+  try {
+    return new OwnedFd(
+      openTree(source.fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | recursive),
+    );
+  } catch (error) {
+    if (!(error instanceof MountError) || error.code !== "EINVAL") throw error;
+    throw new MountError(error.op, {
+      errno: error.errno,
+      source: names.source,
+      target: names.target,
+      hint: "(a plain-open source attaches only in the mount namespace it was opened in; " +
+        "make it an open_tree source, or attach it there)",
+      cause: error,
+    });
+  }
+}
+
+function kindOf(tree: number): "directory" | "file" {
+  return (fileInfo(tree).mode & S_IFMT) === S_IFDIR ? "directory" : "file";
 }
 
 /**
- * Adds the reason to an EINVAL from binding a plain source of another mount
- * namespace (the kernel binds only paths of the caller's own).
- *
- * @param error What the attach threw.
- * @param source The source.
- * @param here The mount namespace of the attach, or `undefined` if unknown.
- * @returns The error to throw.
+ * Applies a mount's propagation to the attached mount, through its fd:
+ * the propagation bits of `flags`, then `propagationFlags` in order, then
+ * `recAttr.propagation` (recursive).
  */
-export function explainCrossNamespace(
+function setPropagation(tree: number, mount: Mount, names: PathNames): void {
+  const types = mount.flags & PROPAGATION_FLAGS ? [mount.flags & (PROPAGATION_FLAGS | MS_REC)] : [];
+  if (mount.propagationFlags !== undefined) types.push(...mount.propagationFlags);
+  if (mount.recAttr?.propagation) types.push(mount.recAttr.propagation | MS_REC);
+  for (const flag of types) {
+    const type = flag & PROPAGATION_FLAGS;
+    mountSetattr(
+      tree,
+      "",
+      flag & MS_REC ? AT_EMPTY_PATH | AT_RECURSIVE : AT_EMPTY_PATH,
+      { attrSet: 0, propagation: type },
+      { ...names, op: `mount_setattr(${stringifyMountFlags(flag & (type | MS_REC))})` },
+    );
+  }
+}
+
+/**
+ * Detaches an attached mount again, through its fd, and returns the error
+ * that made it necessary (with a note if detaching failed too).
+ */
+function undo(error: unknown, tree: number, thread: ThreadContext): unknown {
+  try {
+    unmountFd(tree, MNT_DETACH, thread);
+  } catch (undoError) {
+    if (error instanceof Error) {
+      error.message += ` (and detaching it again failed: ${
+        undoError instanceof Error ? undoError.message : String(undoError)
+      })`;
+    }
+  }
+  return error;
+}
+
+/**
+ * umount2(2) through `/proc/self/fd/N`: of the mount whose root `fd` is, or,
+ * with `name`, of the mount on the entry `name` of the directory `fd` (not
+ * following a symbolic link there). An fd of a mount keeps it busy: only a
+ * detach goes through its own fd.
+ *
+ * @param fd A mount fd, or a directory fd with `name`.
+ * @param flags `MNT_*` flags.
+ * @param thread Where this thread's `/proc` is.
+ * @param name An entry of the directory `fd`, with no `/`.
+ * @param target The target, as the error names it.
+ * @throws {MountError} With op `"umount2"`.
+ */
+export function unmountFd(
+  fd: number,
+  flags: number,
+  thread: ThreadContext,
+  name?: string,
+  target?: string,
+): void {
+  const path = name === undefined ? `self/fd/${fd}` : `self/fd/${fd}/${name}`;
+  const nofollow = name === undefined ? 0 : UMOUNT_NOFOLLOW;
+  try {
+    if (thread.procFd === undefined) return umount2(`/proc/${path}`, flags | nofollow);
+    // A relative path from the saved /proc: this thread's cwd is its own.
+    fchdir(thread.procFd, "/proc");
+    try {
+      umount2(path, flags | nofollow);
+    } finally {
+      chdir("/");
+    }
+  } catch (error) {
+    if (!(error instanceof MountError) || target === undefined) throw error;
+    throw new MountError(error.op, { errno: error.errno, target, cause: error });
+  }
+}
+
+const PROC_ROOT = /^\/proc\/(\d+|self|thread-self)\/root(\/|$)/;
+
+/**
+ * Explains an EINVAL from attaching on the main thread to a target of
+ * another mount namespace (such as one under `/proc/PID/root`), which the
+ * kernel refuses: says why, and what to use instead.
+ */
+function explainOtherNamespace(
   error: unknown,
-  source: MountSource,
-  here: string | undefined,
+  targetFd: number,
+  target: WireTarget,
+  thread: ThreadContext,
 ): unknown {
-  if (
-    !(error instanceof MountError) || error.code !== "EINVAL" || source.type !== "plain-open"
-  ) {
+  if (!(error instanceof MountError) || error.code !== "EINVAL" || thread.procFd !== undefined) {
     return error;
   }
-  const from = sourceNamespace(source) ?? mainNamespace();
-  if (from === undefined || here === undefined || from === here) return error;
+  let ours: boolean;
+  try {
+    const id = fileInfo(targetFd).mountId;
+    ours = readText("/proc/thread-self/mountinfo").split("\n").some((line) =>
+      line.startsWith(`${id} `)
+    );
+  } catch {
+    return error;
+  }
+  if (ours) return error;
+  const path = typeof target === "string" ? target : String(target.root);
+  const pid = PROC_ROOT.exec(path)?.[1] ?? "PID";
   return new MountError(error.op, {
     errno: error.errno,
     source: error.source,
     target: error.target,
-    hint: `(a plain-open source binds only in the mount namespace it was opened in: ` +
-      `it is from ${from}, the attach ran in ${here}; use an id-mapped (open_tree) ` +
-      `source, or attach it there)`,
+    hint: `(the target is in another mount namespace, where the kernel attaches nothing ` +
+      `from here; join it: openMountNamespace("/proc/${pid}/ns/mnt"), then its mountInto ` +
+      `or attach with the target { root: "/", path })`,
     cause: error,
   });
 }

@@ -1,5 +1,6 @@
 /**
- * Id mappings: checks the kernel would make later, made early and named.
+ * Id mappings: keys, the text of `uid_map` files both ways, and the mappings
+ * of an existing user namespace.
  *
  * @module
  */
@@ -8,146 +9,7 @@ import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
 import { spawn } from "../ffi/process.ts";
 import { assertPath, readText } from "../ffi/syscalls.ts";
-import { describe } from "./errors.ts";
-import type { IDMap } from "./mount.ts";
-
-/**
- * The uid and gid mappings of a user namespace.
- *
- * @example The usual rootless range
- * ```ts
- * import type { Mapping } from "../mod.ts";
- * const mapping: Mapping = {
- *   uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
- *   gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
- * };
- * ```
- */
-export interface Mapping {
-  /** The uid ranges. */
-  uidMappings: IDMap[];
-  /** The gid ranges. */
-  gidMappings: IDMap[];
-}
-
-/** The most entries a `uid_map` or `gid_map` may hold (Linux 4.15 and later). */
-export const MAX_ID_MAP_ENTRIES = 340;
-
-const ID_LIMIT = 2 ** 32;
-
-/** Whether `value` is an integer from `min` to 2^32 - 2 + `min`. */
-function inRange(value: unknown, min: number): value is number {
-  return typeof value === "number" && Number.isInteger(value) && value >= min &&
-    value < ID_LIMIT - 1 + min;
-}
-
-function badNumber(value: unknown, field: string, min: number): TypeError {
-  const range = min === 0 ? "0 to 4294967294" : "1 to 4294967295";
-  return new TypeError(
-    `Invalid ${field}: expected an integer from ${range}, got ${describe(value)}`,
-  );
-}
-
-function badEnd(name: string, key: string, end: number): TypeError {
-  return new TypeError(`Invalid ${name}: ${key} + size must be below 2^32, got ${end}`);
-}
-
-/** Checks entry `i` of a list; its name is built only for an error. */
-function checkEntry(entry: unknown, field: string, i: number): void {
-  if (typeof entry !== "object" || entry === null) {
-    throw new TypeError(
-      `Invalid ${field}[${i}]: expected { containerID, hostID, size }, got ${describe(entry)}`,
-    );
-  }
-  const { containerID, hostID, size } = entry as Record<string, unknown>;
-  if (!inRange(size, 1)) throw badNumber(size, `${field}[${i}].size`, 1);
-  if (!inRange(containerID, 0)) throw badNumber(containerID, `${field}[${i}].containerID`, 0);
-  if (containerID + size >= ID_LIMIT) {
-    throw badEnd(`${field}[${i}]`, "containerID", containerID + size);
-  }
-  if (!inRange(hostID, 0)) throw badNumber(hostID, `${field}[${i}].hostID`, 0);
-  if (hostID + size >= ID_LIMIT) throw badEnd(`${field}[${i}]`, "hostID", hostID + size);
-}
-
-function checkOverlap(maps: IDMap[], field: string, side: keyof IDMap): void {
-  if (maps.length < 2) return;
-  const order = maps.map((_, i) => i).sort((a, b) => maps[a][side] - maps[b][side]);
-  for (let k = 1; k < order.length; k++) {
-    const prev = maps[order[k - 1]];
-    if (prev[side] + prev.size > maps[order[k]][side]) {
-      const [i, j] = [order[k - 1], order[k]].sort((a, b) => a - b);
-      throw new TypeError(
-        `Invalid ${field}: entries ${i} and ${j} overlap in ${side}`,
-      );
-    }
-  }
-}
-
-/**
- * Checks a list of id ranges as the kernel checks a `uid_map` write: 1 to 340
- * entries of integer ids below 2^32 - 1, sizes of at least 1, `id + size`
- * below 2^32, and no two ranges overlapping on either side.
- *
- * @param maps The list.
- * @param field Its name, for the error message, such as
- * `"idMapping.uidMappings"`.
- * @returns `maps`, typed.
- * @throws {TypeError} Naming the bad field, such as
- * `Invalid idMapping.uidMappings[0].size: expected an integer from 1 to
- * 4294967295, got 0`.
- *
- * @example Check a mapping
- * ```ts
- * import { checkIDMaps } from "./idmap.ts";
- * checkIDMaps([{ containerID: 0, hostID: 1000, size: 1 }], "uidMappings");
- * ```
- */
-export function checkIDMaps(maps: unknown, field: string): IDMap[] {
-  if (!Array.isArray(maps)) {
-    throw new TypeError(
-      `Invalid ${field}: expected an array of { containerID, hostID, size }, got ${describe(maps)}`,
-    );
-  }
-  if (maps.length === 0) {
-    throw new TypeError(`Invalid ${field}: needs at least one entry`);
-  }
-  if (maps.length > MAX_ID_MAP_ENTRIES) {
-    throw new TypeError(
-      `Invalid ${field}: the kernel takes at most ${MAX_ID_MAP_ENTRIES} entries, got ${maps.length}`,
-    );
-  }
-  for (let i = 0; i < maps.length; i++) checkEntry(maps[i], field, i);
-  checkOverlap(maps, field, "containerID");
-  checkOverlap(maps, field, "hostID");
-  return maps;
-}
-
-/**
- * Checks both lists of a mapping with {@linkcode checkIDMaps}.
- *
- * @param mapping The mapping.
- * @param field Its name, for the error message.
- * @returns `mapping`, typed.
- * @throws {TypeError} Naming the bad field.
- *
- * @example Check a mapping
- * ```ts
- * import { checkMapping } from "./idmap.ts";
- * const one = [{ containerID: 0, hostID: 1000, size: 1 }];
- * checkMapping({ uidMappings: one, gidMappings: one }, "mapping");
- * ```
- */
-export function checkMapping(mapping: unknown, field: string): Mapping {
-  if (typeof mapping !== "object" || mapping === null) {
-    throw new TypeError(
-      `Invalid ${field}: expected { uidMappings, gidMappings }, got ${describe(mapping)}`,
-    );
-  }
-  const { uidMappings, gidMappings } = mapping as Record<string, unknown>;
-  checkIDMaps(uidMappings, `${field}.uidMappings`);
-  checkIDMaps(gidMappings, `${field}.gidMappings`);
-  return mapping as Mapping;
-}
+import type { IDMap, Mapping } from "./mount.ts";
 
 function rangeKeys(maps: IDMap[]): string {
   if (maps.length === 1) {
@@ -223,6 +85,7 @@ export function isSameMapping(a: IDMap[], b: IDMap[]): boolean {
   );
 }
 
+const ID_LIMIT = 2 ** 32;
 const MAP_LINE = /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/;
 
 /**

@@ -5,35 +5,7 @@
  * @module
  */
 
-import {
-  MS_BIND,
-  MS_DIRSYNC,
-  MS_I_VERSION,
-  MS_LAZYTIME,
-  MS_MANDLOCK,
-  MS_MOVE,
-  MS_NOATIME,
-  MS_NODEV,
-  MS_NODIRATIME,
-  MS_NOEXEC,
-  MS_NOSUID,
-  MS_NOSYMFOLLOW,
-  MS_POSIXACL,
-  MS_PRIVATE,
-  MS_RDONLY,
-  MS_REC,
-  MS_RELATIME,
-  MS_REMOUNT,
-  MS_SHARED,
-  MS_SILENT,
-  MS_SLAVE,
-  MS_STRICTATIME,
-  MS_SYNCHRONOUS,
-  MS_UNBINDABLE,
-} from "../ffi/constants.ts";
-import { assertPath } from "../ffi/syscalls.ts";
-import { describe } from "./errors.ts";
-import { checkIDMaps } from "./idmap.ts";
+import { MS_BIND } from "../ffi/constants.ts";
 
 /**
  * One range of an id mapping, as in `/proc/PID/uid_map`.
@@ -55,6 +27,25 @@ export interface IDMap {
   hostID: number;
   /** How many ids the range holds; at least 1. */
   size: number;
+}
+
+/**
+ * The uid and gid mappings of a user namespace.
+ *
+ * @example The usual rootless range
+ * ```ts
+ * import type { Mapping } from "../mod.ts";
+ * const mapping: Mapping = {
+ *   uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ *   gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+ * };
+ * ```
+ */
+export interface Mapping {
+  /** The uid ranges. */
+  uidMappings: IDMap[];
+  /** The gid ranges. */
+  gidMappings: IDMap[];
 }
 
 /**
@@ -170,117 +161,4 @@ export function isBind(mount: Mount): boolean {
  */
 export function isIDMapped(mount: Mount): boolean {
   return mount.idMapping != null;
-}
-
-const FLAG_NAMES: ReadonlyArray<readonly [string, number]> = [
-  ["MS_RDONLY", MS_RDONLY],
-  ["MS_NOSUID", MS_NOSUID],
-  ["MS_NODEV", MS_NODEV],
-  ["MS_NOEXEC", MS_NOEXEC],
-  ["MS_SYNCHRONOUS", MS_SYNCHRONOUS],
-  ["MS_REMOUNT", MS_REMOUNT],
-  ["MS_MANDLOCK", MS_MANDLOCK],
-  ["MS_DIRSYNC", MS_DIRSYNC],
-  ["MS_NOSYMFOLLOW", MS_NOSYMFOLLOW],
-  ["MS_NOATIME", MS_NOATIME],
-  ["MS_NODIRATIME", MS_NODIRATIME],
-  ["MS_BIND", MS_BIND],
-  ["MS_MOVE", MS_MOVE],
-  ["MS_REC", MS_REC],
-  ["MS_SILENT", MS_SILENT],
-  ["MS_POSIXACL", MS_POSIXACL],
-  ["MS_UNBINDABLE", MS_UNBINDABLE],
-  ["MS_PRIVATE", MS_PRIVATE],
-  ["MS_SLAVE", MS_SLAVE],
-  ["MS_SHARED", MS_SHARED],
-  ["MS_RELATIME", MS_RELATIME],
-  ["MS_I_VERSION", MS_I_VERSION],
-  ["MS_STRICTATIME", MS_STRICTATIME],
-  ["MS_LAZYTIME", MS_LAZYTIME],
-];
-
-/**
- * Names the `MS_*` bits of `flags`, as runc does in its errors: known bits by
- * name, the rest as one hex number.
- *
- * @param flags `MS_*` flags.
- * @returns Such as `"MS_BIND|MS_REC|0x400000"`, or `""` for 0.
- *
- * @example Name some flags
- * ```ts
- * import { MS_BIND, MS_REC, stringifyMountFlags } from "../mod.ts";
- * stringifyMountFlags(MS_BIND | MS_REC); // "MS_BIND|MS_REC"
- * ```
- */
-export function stringifyMountFlags(flags: number): string {
-  const names: string[] = [];
-  let seen = 0;
-  for (const [name, bit] of FLAG_NAMES) {
-    if ((flags & bit) === bit) {
-      seen |= bit;
-      names.push(name);
-    }
-  }
-  const rest = (flags & ~seen) >>> 0;
-  if (rest !== 0) names.push("0x" + rest.toString(16));
-  return names.join("|");
-}
-
-/**
- * Checks the shape of a mount before any syscall: paths are strings without
- * NUL bytes, flags are an integer, and an id mapping is either a user
- * namespace path or two checked lists of ranges.
- *
- * @param mount The mount.
- * @param field Its name, for the error message.
- * @throws {TypeError} Naming the bad field.
- *
- * @example Reject a NUL byte
- * ```ts
- * import { assertMount } from "./mount.ts";
- * assertMount({ source: "/a\0b", destination: "/c", flags: 0 }, "mount"); // throws
- * ```
- */
-export function assertMount(mount: unknown, field = "mount"): asserts mount is Mount {
-  if (typeof mount !== "object" || mount === null) {
-    throw new TypeError(`Invalid ${field}: expected an object, got ${describe(mount)}`);
-  }
-  const m = mount as Record<string, unknown>;
-  // The names are built only when a check fails: this runs on every mountFd.
-  if (typeof m.source !== "string" || m.source.includes("\0")) {
-    assertPath(m.source, `${field}.source`);
-  }
-  if (typeof m.destination !== "string" || m.destination.includes("\0")) {
-    assertPath(m.destination, `${field}.destination`);
-  }
-  if (typeof m.flags !== "number" || !Number.isInteger(m.flags)) {
-    throw new TypeError(
-      `Invalid ${field}.flags: expected an integer of MS_* bits, got ${describe(m.flags)}`,
-    );
-  }
-  if (m.idMapping == null) return;
-  const name = `${field}.idMapping`;
-  if (typeof m.idMapping !== "object") {
-    throw new TypeError(`Invalid ${name}: expected an object, got ${describe(m.idMapping)}`);
-  }
-  const { recursive, usernsPath, uidMappings, gidMappings } = m.idMapping as Record<
-    string,
-    unknown
-  >;
-  if (recursive !== undefined && typeof recursive !== "boolean") {
-    throw new TypeError(
-      `Invalid ${name}.recursive: expected a boolean, got ${describe(recursive)}`,
-    );
-  }
-  if (usernsPath !== undefined) {
-    assertPath(usernsPath, `${name}.usernsPath`);
-    if (uidMappings !== undefined || gidMappings !== undefined) {
-      throw new TypeError(
-        `Invalid ${name}: usernsPath excludes uidMappings and gidMappings`,
-      );
-    }
-    return;
-  }
-  checkIDMaps(uidMappings, `${name}.uidMappings`);
-  checkIDMaps(gidMappings, `${name}.gidMappings`);
 }

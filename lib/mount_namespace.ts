@@ -1,29 +1,26 @@
 /**
- * Another mount namespace: a port of runc's mount source thread
- * (`goCreateMountSources`), as a Worker whose thread joins the namespace.
+ * Another mount namespace, such as a running container's: a port of runc's
+ * mount source thread (`goCreateMountSources`), as a Worker whose thread
+ * joins the namespace.
  *
  * @module
  */
 
-import { O_PATH } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { assertPath, close, dupCloexec, open } from "../ffi/syscalls.ts";
-import { assertSource, explainCrossNamespace } from "./attach.ts";
+import { assertPath, close, open } from "../ffi/syscalls.ts";
+import { O_PATH } from "../ffi/constants.ts";
+import { assertAttach, assertAttachOptions, type AttachOptions } from "./attach.ts";
+import { assertMount } from "./check.ts";
 import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
+import type { Mount } from "./mount.ts";
+import { assertBindMount, finishSource, makeSource, MountSource, needsTree } from "./mount_fd.ts";
+import { assertUnmountOptions, type UnmountOptions } from "./mount_into.ts";
+import { WORKER_OP, WorkerClient } from "./mount_namespace_rpc.ts";
 import { openNamespaceFile } from "./namespace_file.ts";
-import { assertMount, type Mount } from "./mount.ts";
-import {
-  assertBind,
-  finishMountSource,
-  type MountSource,
-  type MountSourceType,
-  setSourceNamespace,
-} from "./mount_fd.ts";
-import { assertMountAttrs } from "./mount_into.ts";
-import type { WorkerError, WorkerReply, WorkerRequest } from "./mount_namespace_worker.ts";
+import { assertTarget, type MountTarget, type WireTarget } from "./target.ts";
 import { Handles } from "./userns.ts";
 
 /**
@@ -42,7 +39,10 @@ export interface MountNamespaceOptions {
    * default the namespace has a cache of its own, released on close.
    */
   handles?: Handles;
-  /** How long the Worker may take to start and join the namespace, in ms (default 10000). */
+  /**
+   * How long the Worker may take to start and join the namespace, and how
+   * long close() lets a call it is running finish, in ms (default 10000).
+   */
   timeout?: number;
 }
 
@@ -50,42 +50,55 @@ export interface MountNamespaceOptions {
  * Options of {@linkcode MountNamespace.mountFd} and
  * {@linkcode MountNamespace.mountInto}.
  *
- * @example Give up after a second
+ * @example A host directory into a running container, created if missing
  * ```ts
  * import { MS_BIND, openMountNamespace } from "../mod.ts";
  *
  * await using ns = await openMountNamespace("/proc/1234/ns/mnt");
- * using source = await ns.mountFd(
+ * await ns.mountInto(
  *   { source: "/srv/data", destination: "/data", flags: MS_BIND },
- *   { signal: AbortSignal.timeout(1000) },
+ *   { root: "/", path: "/data" },
+ *   { sourceIn: "caller", create: true, signal: AbortSignal.timeout(5000) },
  * );
  * ```
  */
 export interface MountNamespaceRequestOptions {
   /**
-   * Aborts the call while it opens the source; an fd that arrives later is
-   * closed. An attach that has reached the Worker is not aborted.
+   * Aborts the call while it waits its turn or opens the source; an fd that
+   * arrives later is closed. An attach that has reached the Worker is not
+   * aborted.
    */
   signal?: AbortSignal;
+  /**
+   * Where the source path resolves: `"caller"` (the default), in the
+   * caller's mount namespace, as a detached mount made on the main thread
+   * with its flags and id mapping, which attaches in any namespace; or
+   * `"namespace"`, inside the joined one, as runc does before `pivot_root`.
+   */
+  sourceIn?: "caller" | "namespace";
+  /** Create a missing mount point inside the root of an `InRoot` target. */
+  create?: boolean;
 }
 
 /**
  * A mount namespace joined by a Worker of its own, from
- * {@linkcode openMountNamespace}: mount sources and targets resolve there.
- * Calls run one at a time, in call order, like runc's request channel.
+ * {@linkcode openMountNamespace}: targets resolve there. After setns(2) the
+ * Worker's `/` is the namespace's root, so `{ root: "/", path }` keeps a
+ * target inside a pivoted container's root. Calls run one at a time, in call
+ * order, like runc's request channel.
  *
  * If the Worker dies (an uncaught error: it never should), every pending and
- * later call fails with op `"mount namespace worker"`; an fd it was opening
- * at that moment can't be known, so can't be closed.
+ * later call fails with op `"mount namespace worker"`.
  *
- * @example Mount into a container's mount namespace
+ * @example Add a read-only volume to a running container
  * ```ts
  * import { MS_BIND, MS_RDONLY, openMountNamespace } from "../mod.ts";
  *
  * await using ns = await openMountNamespace("/proc/1234/ns/mnt");
  * await ns.mountInto(
  *   { source: "/srv/data", destination: "/data", flags: MS_BIND | MS_RDONLY },
- *   "/data",
+ *   { root: "/", path: "/data" },
+ *   { create: true },
  * );
  * ```
  */
@@ -95,39 +108,55 @@ export interface MountNamespace {
   /** Whether {@linkcode MountNamespace.close} has been called, or the Worker died. */
   readonly closed: boolean;
   /**
-   * {@linkcode mountFd} in the namespace: the source path resolves there.
-   * The user namespace of an id mapping comes from the handles, or from
-   * `usernsPath` opened on the main thread. The fd is the caller's, and
-   * usable on the main thread; a `"plain-open"` one attaches only in this
-   * namespace (the kernel refuses it elsewhere).
+   * {@linkcode mountFd} for this namespace. With `sourceIn: "caller"` (the
+   * default) the source is a detached mount made on the main thread, which
+   * attaches anywhere; with `"namespace"` the source path resolves in the
+   * namespace, and a `"plain-open"` source attaches only there. The user
+   * namespace of an id mapping comes from the handles, or from
+   * `usernsPath` opened on the main thread.
    *
    * @param mount A bind mount.
-   * @param options An abort signal.
+   * @param options An abort signal, and where the source resolves.
    * @returns The mount source, which the caller closes.
    */
   mountFd(mount: Mount, options?: MountNamespaceRequestOptions): Promise<MountSource>;
   /**
    * {@linkcode attachMountSource} in the namespace: the target resolves
-   * there. An `"open_tree"` source from anywhere attaches; a `"plain-open"`
-   * one only if it was opened in this namespace.
+   * there, and the source's flags and propagation apply. An `"open_tree"`
+   * source from anywhere attaches; a `"plain-open"` one only if it was
+   * opened in this namespace.
    *
    * @param source A mount source.
    * @param target The mount point, in the namespace.
+   * @param options Whether to create a missing mount point in the root.
    */
-  attach(source: MountSource, target: string): Promise<void>;
+  attach(source: MountSource, target: MountTarget, options?: AttachOptions): Promise<void>;
   /**
-   * {@linkcode mountInto} in the namespace: source and target resolve there.
+   * {@linkcode mountInto} in the namespace: the source from where `sourceIn`
+   * says, the target in the namespace.
    *
    * @param mount A bind mount.
    * @param target The mount point, in the namespace.
-   * @param options An abort signal.
+   * @param options An abort signal, where the source resolves, and whether
+   * to create a missing mount point.
    */
-  mountInto(mount: Mount, target: string, options?: MountNamespaceRequestOptions): Promise<void>;
+  mountInto(
+    mount: Mount,
+    target: MountTarget,
+    options?: MountNamespaceRequestOptions,
+  ): Promise<void>;
   /**
-   * Ends the Worker. Requests not yet answered are rejected; the one the
-   * Worker is running is awaited first (up to 10 s), so that an fd it opens
-   * is closed, and an attach it makes is reported as it turned out.
-   * Calling it again returns the same promise.
+   * {@linkcode unmount} in the namespace.
+   *
+   * @param target The mount point, in the namespace.
+   * @param options `detach` for `MNT_DETACH`.
+   */
+  unmount(target: MountTarget, options?: UnmountOptions): Promise<void>;
+  /**
+   * Ends the Worker. Calls not yet started are rejected; one the Worker is
+   * running may finish within the timeout, so that an fd it opens is closed
+   * and an attach is reported as it turned out; past it, the call is
+   * rejected and its fds closed. Calling it again returns the same promise.
    */
   close(): Promise<void>;
   /** Closes; for `await using`. */
@@ -135,7 +164,7 @@ export interface MountNamespace {
 }
 
 const DEFAULT_TIMEOUT = 10_000;
-const CLOSE_GRACE = 10_000;
+const WORKER_URL = new URL("./mount_namespace_worker.ts", import.meta.url);
 
 /**
  * Opens a mount namespace, such as `/proc/PID/ns/mnt` of a container's
@@ -143,17 +172,19 @@ const CLOSE_GRACE = 10_000;
  * `setns(CLONE_NEWNS)` into it, as runc's mount source thread does. The main
  * thread never changes namespace.
  *
- * Inside the namespace, relative paths resolve from its root. User
- * namespaces for id mappings are still made on the main thread.
+ * Inside the namespace, relative targets resolve from its root. User
+ * namespaces for id mappings are made on the main thread.
  *
  * @param nsPath The namespace file.
- * @param options The user namespace cache, and a start-up timeout.
+ * @param options The user namespace cache, and a timeout.
  * @returns The namespace; close it when done.
  * @throws {TypeError} For a bad path or option, before any syscall.
  * @throws {MountError} With op `"open"` for a path that can't be opened,
  * `"open mntns"` for a file that is no mount namespace, `"setns(CLONE_NEWNS)"`
  * (EPERM) without the privilege to join it, `"mount namespace worker"` if the
  * Worker dies or does not start in time.
+ * @throws {Deno.errors.NotCapable} Without `--allow-ffi`, or read access to
+ * this module's files (the Worker loads them).
  *
  * @example Open a container's mount namespace
  * ```ts
@@ -167,16 +198,26 @@ export async function openMountNamespace(
   options: MountNamespaceOptions = {},
 ): Promise<MountNamespace> {
   try {
-    return await openNamespace(nsPath, options);
+    return await openNamespace(nsPath, options, WORKER_URL);
   } catch (error) {
     throw PermissionError.in(error, "openMountNamespace");
   }
 }
 
-async function openNamespace(
+/**
+ * {@linkcode openMountNamespace} with the Worker's module given: tests run
+ * one that adds requests of their own.
+ *
+ * @param nsPath The namespace file.
+ * @param options The user namespace cache, and a timeout.
+ * @param workerUrl The Worker's module.
+ * @returns The namespace, with {@linkcode WorkerMountNamespace.request}.
+ */
+export async function openNamespace(
   nsPath: string,
   options: MountNamespaceOptions,
-): Promise<MountNamespace> {
+  workerUrl: URL,
+): Promise<WorkerMountNamespace> {
   assertPath(nsPath, "nsPath");
   const { timeout = DEFAULT_TIMEOUT } = options;
   if (!(timeout > 0)) {
@@ -188,19 +229,8 @@ async function openNamespace(
     throw new TypeError(`Invalid handles: expected a Handles, got ${describe(options.handles)}`);
   }
   using nsFd = openNamespaceFile(nsPath, "mnt");
-  assertWorkerLoadable();
-  const procFd = new OwnedFd(open("/proc", O_PATH));
-  let worker: Worker;
-  try {
-    worker = new Worker(WORKER_URL, {
-      type: "module",
-      name: `mount namespace ${nsPath}`,
-    });
-  } catch (error) {
-    procFd.close();
-    throw error;
-  }
-  const ns = new WorkerMountNamespace(nsPath, worker, procFd, options.handles);
+  assertWorkerLoadable(workerUrl);
+  const ns = new WorkerMountNamespace(nsPath, workerUrl, options.handles, timeout);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const late = new Promise<never>((_, reject) => {
@@ -213,10 +243,7 @@ async function openNamespace(
           }),
         ), timeout);
     });
-    const hello = await Promise.race([ns.request({ kind: "hello" }), late]);
-    ns.started(hello.thread!);
-    const joined = ns.request({ kind: "join", nsFd: nsFd.fd, procFd: procFd.fd, path: nsPath });
-    ns.joined((await Promise.race([joined, late])).namespace!);
+    await Promise.race([ns.join(nsFd.fd), late]);
   } catch (error) {
     await ns.close();
     throw error;
@@ -226,168 +253,177 @@ async function openNamespace(
   return ns;
 }
 
-const WORKER_URL = new URL("./mount_namespace_worker.ts", import.meta.url);
-
 /**
  * A Worker loads its modules under its own permissions: from files, this
  * module's files need read access. Says so before anything starts.
  */
-function assertWorkerLoadable(): void {
-  const root = new URL("..", import.meta.url);
+function assertWorkerLoadable(workerUrl: URL): void {
+  const root = new URL("..", workerUrl);
   if (root.protocol !== "file:") return;
   const path = decodeURIComponent(root.pathname);
   if (Deno.permissions.querySync({ name: "read", path }).state === "granted") return;
   throw new PermissionError(`--allow-read=${path}`, "load the modules of its Worker");
 }
 
-const WORKER_OP = "mount namespace worker";
-
-type Body = WorkerRequest;
-type Answer = WorkerReply & { ok: true };
-
-interface Job {
-  readonly body: Body;
-  /** Whether the caller is answered before the Worker is, on close or abort. */
-  readonly abandonable: boolean;
-  /** Cleans up after an answer that came when nobody waited any more. */
-  readonly late?: (answer: WorkerReply) => void;
-  resolve(answer: Answer): void;
-  reject(error: unknown): void;
-  settled: boolean;
-  answered?: () => void;
+/** A target as it crosses to the Worker: an fd root as its number, dup'd for the call. */
+function toWire(target: MountTarget, hold: OwnedFd[]): WireTarget {
+  if (typeof target === "string" || typeof target.root === "string") return target;
+  const root = target.root.dup();
+  hold.push(root);
+  return { root: { fd: root.fd }, path: target.path };
 }
 
-const requests = new WeakMap<MountNamespace, (body: Body) => Promise<Answer>>();
-
-/**
- * Test seam: sends a raw request to the Worker of a namespace, such as
- * `{ kind: "fault", faults: [["move_mount", 1]] }` or `{ kind: "crash" }`.
- *
- * @param ns A namespace from {@linkcode openMountNamespace}.
- * @param body The request.
- * @returns The answer.
- */
-export function sendWorkerRequest(ns: MountNamespace, body: WorkerRequest): Promise<unknown> {
-  const send = requests.get(ns);
-  if (send === undefined) throw new TypeError("Not a namespace from openMountNamespace");
-  return send(body);
-}
-
-class WorkerMountNamespace implements MountNamespace {
+/** The {@linkcode MountNamespace} of {@linkcode openMountNamespace}. */
+export class WorkerMountNamespace implements MountNamespace {
   readonly path: string;
-  readonly #worker: Worker;
+  readonly #client: WorkerClient;
   readonly #procFd: OwnedFd;
   readonly #handles: Handles;
   readonly #ownHandles: boolean;
-  readonly #queue: Job[] = [];
-  #current: Job | undefined;
-  #nextId = 1;
-  #namespace = "";
-  #thread: string | undefined;
-  #ended: Promise<void> | undefined;
-  #failure: MountError | undefined;
-  #closing: Promise<void> | undefined;
+  readonly #timeout: number;
   /** Aborted, with the reason, when the namespace closes or its Worker dies. */
   readonly #lifetime = new AbortController();
-  /** Settles when the last operation called has ended. */
+  /** Settles once every call made so far has settled: the next one waits for it. */
   #tail: Promise<void> = Promise.resolve();
-  /** How many operations are running or waiting their turn. */
-  #running = 0;
+  #namespace: string | undefined;
+  #failure: MountError | undefined;
+  #closing: Promise<void> | undefined;
+  #released: Promise<void> | undefined;
 
-  constructor(path: string, worker: Worker, procFd: OwnedFd, handles: Handles | undefined) {
+  /**
+   * Starts the Worker; {@linkcode WorkerMountNamespace.join} joins it.
+   *
+   * @param path The namespace file.
+   * @param workerUrl The Worker's module.
+   * @param handles The user namespace cache, or `undefined` for one of its own.
+   * @param timeout How long close() waits for a running call, in ms.
+   */
+  constructor(path: string, workerUrl: URL, handles: Handles | undefined, timeout: number) {
     this.path = path;
-    this.#worker = worker;
-    this.#procFd = procFd;
+    this.#timeout = timeout;
     this.#ownHandles = handles === undefined;
     this.#handles = handles ?? new Handles();
-    worker.onmessage = (event: MessageEvent<WorkerReply>) => this.#answer(event.data);
-    worker.onerror = (event: ErrorEvent) => {
-      event.preventDefault();
-      this.#die(`the worker died: ${event.message}`);
-    };
-    worker.onmessageerror = () => this.#die("the worker sent a message that could not be read");
-    requests.set(this, (body) => this.request(body));
+    // The host's /proc, for the Worker's plain binds and rollbacks after setns.
+    this.#procFd = new OwnedFd(open("/proc", O_PATH));
+    try {
+      this.#client = new WorkerClient(workerUrl, `mount namespace ${path}`, path, (error) => {
+        this.#failure = error;
+        this.#lifetime.abort(error);
+        void this.#release();
+      });
+    } catch (error) {
+      this.#procFd.close();
+      if (this.#ownHandles) this.#handles.release();
+      throw error;
+    }
   }
 
   get closed(): boolean {
     return this.#closing !== undefined || this.#failure !== undefined;
   }
 
-  /** Notes the thread of the Worker, as "PID/task/TID". */
-  started(thread: string): void {
-    this.#thread = thread;
+  /**
+   * Joins the namespace.
+   *
+   * @param nsFd An fd of the namespace file.
+   */
+  async join(nsFd: number): Promise<void> {
+    const { namespace } = await this.#client.call("join", {
+      nsFd,
+      procFd: this.#procFd.fd,
+      path: this.path,
+    });
+    this.#namespace = namespace;
   }
 
-  /** Notes the namespace the Worker joined. */
-  joined(namespace: string): void {
-    this.#namespace = namespace;
+  /**
+   * Sends a request of any kind, in call order: for tests whose Worker adds
+   * kinds of its own.
+   *
+   * @param kind The kind.
+   * @param body The request.
+   * @returns The reply.
+   */
+  request(kind: string, body: unknown): Promise<unknown> {
+    return this.#run(undefined, "MountNamespace.request", () => this.#client.call(kind, body));
   }
 
   mountFd(mount: Mount, options: MountNamespaceRequestOptions = {}): Promise<MountSource> {
     try {
       assertMount(mount);
       options.signal?.throwIfAborted();
-      assertBind(mount);
+      assertBindMount(mount);
     } catch (error) {
       return Promise.reject(error);
     }
-    return named(
+    return this.#run(
+      options.signal,
       "MountNamespace.mountFd",
-      this.#serial(options.signal, (signal) => this.#mountFd(mount, signal)),
+      (signal) => this.#source(mount, options.sourceIn, signal),
     );
   }
 
-  attach(source: MountSource, target: string): Promise<void> {
+  attach(source: MountSource, target: MountTarget, options: AttachOptions = {}): Promise<void> {
     try {
-      assertSource(source, target);
+      assertAttach(source, target, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#serial(undefined, (signal) => this.#attach(source, target, false, signal));
+    return this.#run(
+      undefined,
+      "MountNamespace.attach",
+      () => this.#attach(source, target, options.create === true),
+    );
   }
 
   mountInto(
     mount: Mount,
-    target: string,
+    target: MountTarget,
     options: MountNamespaceRequestOptions = {},
   ): Promise<void> {
     try {
-      assertMountAttrs(mount);
-      assertPath(target, "target");
+      assertMount(mount);
+      assertTarget(target);
+      assertAttachOptions(options, target);
       options.signal?.throwIfAborted();
-      assertBind(mount);
+      assertBindMount(mount);
     } catch (error) {
       return Promise.reject(error);
     }
-    return named(
-      "MountNamespace.mountInto",
-      this.#serial(options.signal, async (signal) => {
-        using source = await this.#mountFd(mount, signal);
-        signal.throwIfAborted();
-        await this.#attach(source, target, true, signal);
-      }),
-    );
+    return this.#run(options.signal, "MountNamespace.mountInto", async (signal) => {
+      using source = await this.#source(mount, options.sourceIn, signal);
+      signal.throwIfAborted();
+      await this.#attach(source, target, options.create === true);
+    });
+  }
+
+  unmount(target: MountTarget, options: UnmountOptions = {}): Promise<void> {
+    try {
+      assertTarget(target);
+      assertUnmountOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#run(undefined, "MountNamespace.unmount", async () => {
+      const hold: OwnedFd[] = [];
+      try {
+        await this.#client.call("unmount", {
+          target: toWire(target, hold),
+          detach: options.detach === true,
+        });
+      } finally {
+        for (const fd of hold) fd.close();
+      }
+    });
   }
 
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    const error = this.#closedError();
-    this.#lifetime.abort(error);
-    for (const job of this.#queue.splice(0)) this.#settle(job, error);
-    const current = this.#current;
-    if (current?.abandonable) this.#settle(current, error);
-    // Wait for the answer the Worker is working on only if it needs cleaning
-    // up (an fd), or if its caller still waits (an attach).
-    const wait = current !== undefined && (current.late !== undefined || !current.abandonable);
+    this.#lifetime.abort(this.#failure ?? this.#closedError("the mount namespace is closed"));
     this.#closing = (async () => {
-      if (wait && this.#failure === undefined) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await new Promise<void>((resolve) => {
-          current!.answered = resolve;
-          timer = setTimeout(resolve, CLOSE_GRACE);
-        });
-        clearTimeout(timer);
-      }
+      // A call the Worker is running may finish: an fd it opens is then
+      // closed, and an attach reported as it turned out.
+      await this.#client.idle(this.#timeout);
       await this.#release();
     })();
     return this.#closing;
@@ -398,186 +434,118 @@ class WorkerMountNamespace implements MountNamespace {
   }
 
   /**
-   * Sends a request once the ones before it are answered.
-   *
-   * @param body The request.
-   * @param options An abort signal, and what to do with an answer nobody
-   * waits for any more (a request with one can be abandoned).
-   * @returns The answer.
-   */
-  request(
-    body: Body,
-    options: { signal?: AbortSignal; late?: (answer: WorkerReply) => void } = {},
-  ): Promise<Answer> {
-    const { signal, late } = options;
-    return new Promise((resolve, reject) => {
-      if (this.#failure !== undefined) return reject(this.#failure);
-      if (this.#closing !== undefined) return reject(this.#closedError());
-      const onAbort = () => {
-        if (job.settled) return;
-        const queued = this.#queue.indexOf(job);
-        if (queued >= 0) this.#queue.splice(queued, 1);
-        else if (!job.abandonable) return;
-        this.#settle(job, signal!.reason);
-      };
-      const job: Job = {
-        body,
-        abandonable: late !== undefined || body.kind === "hello" || body.kind === "join",
-        late,
-        settled: false,
-        resolve: (answer) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(answer);
-        },
-        reject: (error) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#queue.push(job);
-      this.#pump();
-    });
-  }
-
-  /**
-   * Runs one operation once the ones called before it have ended, so that
+   * Runs one operation once those called before it have settled, so that
    * mounts happen in call order. It gets a signal that aborts with the
    * caller's, or when the namespace closes; while it waits its turn, either
    * rejects it at once.
    */
-  #serial<T>(
+  #run<T>(
     callerSignal: AbortSignal | undefined,
+    api: string,
     operation: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
+    if (this.closed) {
+      return Promise.reject(this.#failure ?? this.#closedError("the mount namespace is closed"));
+    }
     const signal = callerSignal === undefined
       ? this.#lifetime.signal
       : AbortSignal.any([callerSignal, this.#lifetime.signal]);
     const previous = this.#tail;
-    // With nothing running, the operation starts now, in this turn.
-    const idle = this.#running === 0;
-    this.#running++;
-    let done!: () => void;
-    this.#tail = new Promise((resolve) => done = resolve);
-    return (async () => {
-      try {
-        if (!idle) await untilAborted(previous, signal);
-        signal.throwIfAborted();
-        return await operation(signal);
-      } finally {
-        this.#running--;
-        // The next one starts once this one and all before it have ended.
-        void previous.then(done);
-      }
+    const result = (async () => {
+      await untilSettledOrAborted(previous, signal);
+      signal.throwIfAborted();
+      return await operation(signal);
     })();
+    const settled = result.then(noop, noop);
+    this.#tail = Promise.all([previous, settled]).then(noop);
+    return result.catch((error) => Promise.reject(PermissionError.in(error, api)));
   }
 
-  async #mountFd(mount: Mount, signal: AbortSignal): Promise<MountSource> {
-    const answer = await this.request({ kind: "open", mount }, {
-      signal,
-      late: (answer) => {
-        if (answer.ok && answer.fd !== undefined) close(answer.fd);
-      },
-    });
-    const source = await finishMountSource(mount, answer.type!, new OwnedFd(answer.fd!), {
-      handles: this.#handles,
-      signal,
-    });
-    if (source.type === "plain-open") setSourceNamespace(source, this.#namespace);
-    return source;
-  }
-
-  async #attach(
-    source: MountSource,
-    target: string,
-    complete: boolean,
+  async #source(
+    mount: Mount,
+    sourceIn: "caller" | "namespace" | undefined,
     signal: AbortSignal,
-  ): Promise<void> {
-    // A copy of the fd for the Worker, so that closing the source meanwhile
-    // can't hand it another file.
-    using copy = new OwnedFd(dupCloexec(source.fd));
-    const body = {
-      kind: "attach",
-      type: source.type as MountSourceType,
-      fd: copy.fd,
-      mount: source.mount,
-      target,
-      complete,
-    } as const;
+  ): Promise<MountSource> {
+    const options = { handles: this.#handles, signal };
+    if (sourceIn === undefined || sourceIn === "caller") {
+      // A detached mount: it attaches in any namespace.
+      return await makeSource(mount, options, true);
+    }
+    if (sourceIn !== "namespace") {
+      throw new TypeError(
+        `Invalid options.sourceIn: expected "caller" or "namespace", got ${describe(sourceIn)}`,
+      );
+    }
+    const tree = needsTree(mount);
+    const fd = await this.#open(mount, tree, signal);
+    const type = tree ? "open_tree" : "plain-open";
+    return await finishSource(new MountSource(type, fd, mount, this.#namespace), options);
+  }
+
+  async #attach(source: MountSource, target: MountTarget, create: boolean): Promise<void> {
+    // Copies of the fds for the Worker, so that closing the originals
+    // meanwhile can't hand it other files.
+    using copy = source.dup();
+    const hold: OwnedFd[] = [];
     try {
-      await this.request(body, { signal });
-    } catch (error) {
-      throw explainCrossNamespace(error, source, this.#namespace || undefined);
+      await this.#client.call("attach", {
+        source: { type: source.type, fd: copy.fd, mount: source.mount },
+        target: toWire(target, hold),
+        create,
+      });
+    } finally {
+      for (const fd of hold) fd.close();
     }
   }
 
-  #pump(): void {
-    if (this.#current !== undefined || this.#failure !== undefined) return;
-    const job = this.#queue.shift();
-    if (job === undefined) return;
-    this.#current = job;
-    this.#worker.postMessage({ id: this.#nextId++, ...job.body });
-  }
-
-  #answer(reply: WorkerReply): void {
-    const job = this.#current;
-    if (job === undefined) return;
-    this.#current = undefined;
-    if (job.settled) job.late?.(reply);
-    else if (reply.ok) {
-      job.settled = true;
-      job.resolve(reply);
-    } else this.#settle(job, revive(reply.error));
-    job.answered?.();
-    this.#pump();
-  }
-
-  #settle(job: Job, error: unknown): void {
-    if (job.settled) return;
-    job.settled = true;
-    job.reject(error);
-  }
-
-  #die(reason: string): void {
-    if (this.#failure !== undefined) return;
-    this.#failure = new MountError(WORKER_OP, { target: this.path, detail: reason });
-    this.#lifetime.abort(this.#failure);
-    const current = this.#current;
-    this.#current = undefined;
-    if (current !== undefined) this.#settle(current, this.#failure);
-    for (const job of this.#queue.splice(0)) this.#settle(job, this.#failure);
-    current?.answered?.();
-    void this.#release();
+  /**
+   * Opens a source in the namespace. The caller may stop waiting when
+   * `signal` aborts: an fd that comes later is closed.
+   */
+  #open(mount: Mount, tree: boolean, signal: AbortSignal): Promise<number> {
+    const call = this.#client.call("open", { mount, tree });
+    return new Promise((resolve, reject) => {
+      let abandoned = false;
+      const onAbort = () => {
+        abandoned = true;
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      call.then(({ fd }) => {
+        signal.removeEventListener("abort", onAbort);
+        if (abandoned) close(fd);
+        else resolve(fd);
+      }, (error) => {
+        signal.removeEventListener("abort", onAbort);
+        if (!abandoned) reject(explainMissingSource(error));
+      });
+    });
   }
 
   /** Ends the Worker, and waits until its thread has exited. */
   #release(): Promise<void> {
-    if (this.#ended !== undefined) return this.#ended;
-    this.#worker.terminate();
-    this.#procFd.close();
-    if (this.#ownHandles) this.#handles.release();
-    const thread = this.#thread;
-    this.#ended = thread === undefined ? Promise.resolve() : threadEnded(thread, CLOSE_GRACE);
-    return this.#ended;
+    this.#released ??= (async () => {
+      this.#client.end(
+        this.#failure ??
+          this.#closedError("the mount namespace was closed while the call ran in its worker"),
+      );
+      this.#procFd.close();
+      if (this.#ownHandles) this.#handles.release();
+      const thread = await this.#client.started.catch(() => undefined);
+      if (thread !== undefined) await threadEnded(thread, this.#timeout);
+    })();
+    return this.#released;
   }
 
-  #closedError(): MountError {
-    return this.#failure ??
-      new MountError(WORKER_OP, { target: this.path, detail: "the mount namespace is closed" });
+  #closedError(detail: string): MountError {
+    return new MountError(WORKER_OP, { target: this.path, detail });
   }
 }
 
-/** Names the public method in a permission error from `promise`. */
-async function named<T>(api: string, promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (error) {
-    throw PermissionError.in(error, api);
-  }
-}
+function noop(): void {}
 
 /** Waits for `promise`, which never rejects, unless `signal` aborts first. */
-function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+function untilSettledOrAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const onAbort = () => resolve();
@@ -589,20 +557,17 @@ function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void
   });
 }
 
-/** Rebuilds an error that crossed from the Worker. */
-function revive(data: WorkerError): Error {
-  if (data.name === "MountError" && data.op !== undefined) {
-    const error = new MountError(data.op, {
-      errno: data.errno,
-      source: data.source,
-      target: data.target,
-    });
-    error.message = data.message;
-    return error;
-  }
-  const error = data.name === "TypeError" ? new TypeError(data.message) : new Error(data.message);
-  if (data.name !== error.name) error.name = data.name;
-  return error;
+/** Says where a source that is missing in the namespace was looked for. */
+function explainMissingSource(error: unknown): unknown {
+  if (!(error instanceof MountError) || error.code !== "ENOENT") return error;
+  return new MountError(error.op, {
+    errno: error.errno,
+    source: error.source,
+    target: error.target,
+    hint: `(with sourceIn: "namespace" the source is looked up inside the mount namespace, ` +
+      `where host paths are gone after pivot_root; a host path needs sourceIn: "caller")`,
+    cause: error,
+  });
 }
 
 /**
@@ -613,12 +578,11 @@ function revive(data: WorkerError): Error {
  * @param timeout The most to wait, in ms.
  */
 async function threadEnded(thread: string, timeout: number): Promise<void> {
-  const path = `/proc/${thread}`;
   const deadline = Date.now() + timeout;
   for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 50)) {
     let fd: number;
     try {
-      fd = open(path, O_PATH);
+      fd = open(`/proc/${thread}`, O_PATH);
     } catch {
       return; // ENOENT: it has exited.
     }

@@ -5,42 +5,11 @@
  * @module
  */
 
-import {
-  MOUNT_ATTR__ATIME,
-  MOUNT_ATTR_NOATIME,
-  MOUNT_ATTR_NODEV,
-  MOUNT_ATTR_NODIRATIME,
-  MOUNT_ATTR_NOEXEC,
-  MOUNT_ATTR_NOSUID,
-  MOUNT_ATTR_NOSYMFOLLOW,
-  MOUNT_ATTR_RDONLY,
-  MOUNT_ATTR_RELATIME,
-  MOUNT_ATTR_STRICTATIME,
-  MS_BIND,
-  MS_DIRSYNC,
-  MS_I_VERSION,
-  MS_LAZYTIME,
-  MS_MANDLOCK,
-  MS_NOATIME,
-  MS_NODEV,
-  MS_NODIRATIME,
-  MS_NOEXEC,
-  MS_NOSUID,
-  MS_NOSYMFOLLOW,
-  MS_PRIVATE,
-  MS_RDONLY,
-  MS_REC,
-  MS_RELATIME,
-  MS_REMOUNT,
-  MS_SHARED,
-  MS_SILENT,
-  MS_SLAVE,
-  MS_STRICTATIME,
-  MS_SYNCHRONOUS,
-  MS_UNBINDABLE,
-} from "../ffi/constants.ts";
+import { MOUNT_ATTR__ATIME, MS_BIND } from "../ffi/constants.ts";
 import { assertPath } from "../ffi/syscalls.ts";
+import { copyIDMaps, resolveIDMapping } from "./check.ts";
 import { describe } from "./errors.ts";
+import { MOUNT_OPTIONS } from "./flags.ts";
 import type { IDMap, Mount, MountIDMapping } from "./mount.ts";
 
 /**
@@ -98,110 +67,6 @@ export interface SpecMount {
   uidMappings?: IDMap[];
   /** Id-map the mount with these gid ranges. */
   gidMappings?: IDMap[];
-}
-
-/** runc's `EXT_COPYUP` extension: the `tmpcopyup` option. */
-export const EXT_COPYUP = 1;
-
-// Options that set (false) or clear (true) MS_* flags.
-const FLAGS: Readonly<Record<string, readonly [clear: boolean, flag: number]>> = {
-  async: [true, MS_SYNCHRONOUS],
-  atime: [true, MS_NOATIME],
-  bind: [false, MS_BIND],
-  defaults: [false, 0],
-  dev: [true, MS_NODEV],
-  diratime: [true, MS_NODIRATIME],
-  dirsync: [false, MS_DIRSYNC],
-  exec: [true, MS_NOEXEC],
-  iversion: [false, MS_I_VERSION],
-  lazytime: [false, MS_LAZYTIME],
-  loud: [true, MS_SILENT],
-  mand: [false, MS_MANDLOCK],
-  noatime: [false, MS_NOATIME],
-  nodev: [false, MS_NODEV],
-  nodiratime: [false, MS_NODIRATIME],
-  noexec: [false, MS_NOEXEC],
-  noiversion: [true, MS_I_VERSION],
-  nolazytime: [true, MS_LAZYTIME],
-  nomand: [true, MS_MANDLOCK],
-  norelatime: [true, MS_RELATIME],
-  nostrictatime: [true, MS_STRICTATIME],
-  nosuid: [false, MS_NOSUID],
-  nosymfollow: [false, MS_NOSYMFOLLOW],
-  rbind: [false, MS_BIND | MS_REC],
-  relatime: [false, MS_RELATIME],
-  remount: [false, MS_REMOUNT],
-  ro: [false, MS_RDONLY],
-  rw: [true, MS_RDONLY],
-  silent: [false, MS_SILENT],
-  strictatime: [false, MS_STRICTATIME],
-  suid: [true, MS_NOSUID],
-  sync: [false, MS_SYNCHRONOUS],
-  symfollow: [true, MS_NOSYMFOLLOW],
-};
-
-const PROPAGATION: Readonly<Record<string, number>> = {
-  rprivate: MS_PRIVATE | MS_REC,
-  private: MS_PRIVATE,
-  rslave: MS_SLAVE | MS_REC,
-  slave: MS_SLAVE,
-  rshared: MS_SHARED | MS_REC,
-  shared: MS_SHARED,
-  runbindable: MS_UNBINDABLE | MS_REC,
-  unbindable: MS_UNBINDABLE,
-};
-
-// Options that set (false) or clear (true) MOUNT_ATTR_* bits recursively.
-const REC_ATTRS: Readonly<Record<string, readonly [clear: boolean, attr: number]>> = {
-  rro: [false, MOUNT_ATTR_RDONLY],
-  rrw: [true, MOUNT_ATTR_RDONLY],
-  rnosuid: [false, MOUNT_ATTR_NOSUID],
-  rsuid: [true, MOUNT_ATTR_NOSUID],
-  rnodev: [false, MOUNT_ATTR_NODEV],
-  rdev: [true, MOUNT_ATTR_NODEV],
-  rnoexec: [false, MOUNT_ATTR_NOEXEC],
-  rexec: [true, MOUNT_ATTR_NOEXEC],
-  rnodiratime: [false, MOUNT_ATTR_NODIRATIME],
-  rdiratime: [true, MOUNT_ATTR_NODIRATIME],
-  rrelatime: [false, MOUNT_ATTR_RELATIME],
-  rnorelatime: [true, MOUNT_ATTR_RELATIME],
-  rnoatime: [false, MOUNT_ATTR_NOATIME],
-  ratime: [true, MOUNT_ATTR_NOATIME],
-  rstrictatime: [false, MOUNT_ATTR_STRICTATIME],
-  rnostrictatime: [true, MOUNT_ATTR_STRICTATIME],
-  rnosymfollow: [false, MOUNT_ATTR_NOSYMFOLLOW],
-  rsymfollow: [true, MOUNT_ATTR_NOSYMFOLLOW],
-};
-
-const EXTENSIONS: Readonly<Record<string, number>> = { tmpcopyup: EXT_COPYUP };
-
-/** Every option {@linkcode mountFromSpec} knows; others go to `data`. */
-export const KNOWN_MOUNT_OPTIONS: readonly string[] = [
-  ...Object.keys(FLAGS),
-  ...Object.keys(PROPAGATION),
-  ...Object.keys(REC_ATTRS),
-  ...Object.keys(EXTENSIONS),
-  "idmap",
-  "ridmap",
-].sort();
-
-function checkIDMapList(value: unknown, field: string): IDMap[] {
-  if (!Array.isArray(value)) {
-    throw new TypeError(
-      `Invalid ${field}: expected an array of { containerID, hostID, size }, got ${
-        describe(value)
-      }`,
-    );
-  }
-  return value.map((entry, i) => {
-    if (typeof entry !== "object" || entry === null) {
-      throw new TypeError(
-        `Invalid ${field}[${i}]: expected { containerID, hostID, size }, got ${describe(entry)}`,
-      );
-    }
-    const { containerID, hostID, size } = entry as IDMap;
-    return { containerID, hostID, size };
-  });
 }
 
 /**
@@ -262,36 +127,40 @@ export function mountFromSpec(spec: SpecMount, context: SpecContext = {}): Mount
   const data: string[] = [];
   options.forEach((option, i) => {
     assertPath(option, `spec.options[${i}]`);
-    const flag = FLAGS[option];
-    const attr = REC_ATTRS[option];
-    if (flag !== undefined && flag[1] !== 0) {
-      const [clear, bits] = flag;
-      if (clear) {
-        flags &= ~bits;
-        clearedFlags |= bits;
-      } else {
-        flags |= bits;
-        clearedFlags &= ~bits;
-      }
-    } else if (PROPAGATION[option] !== undefined) {
-      propagationFlags.push(PROPAGATION[option]);
-    } else if (attr !== undefined) {
-      const [clear, bits] = attr;
-      if (clear) {
-        attrClr |= bits;
-        attrSet &= ~bits;
-      } else {
-        attrSet |= bits;
-        attrClr &= ~bits;
-      }
-      // mount_setattr(2): an access-time setting needs MOUNT_ATTR__ATIME cleared.
-      if ((bits & MOUNT_ATTR__ATIME) === bits) attrClr |= MOUNT_ATTR__ATIME;
-    } else if (EXTENSIONS[option] !== undefined) {
-      extensions |= EXTENSIONS[option];
-    } else if (option === "idmap" || option === "ridmap") {
-      idMapping = { recursive: option === "ridmap" };
-    } else if (flag === undefined) {
-      data.push(option);
+    const known = Object.hasOwn(MOUNT_OPTIONS, option) ? MOUNT_OPTIONS[option] : undefined;
+    switch (known?.kind) {
+      case undefined:
+        data.push(option);
+        break;
+      case "flag":
+        if (known.clear) {
+          flags &= ~known.bits;
+          clearedFlags |= known.bits;
+        } else {
+          flags |= known.bits;
+          clearedFlags &= ~known.bits;
+        }
+        break;
+      case "propagation":
+        propagationFlags.push(known.flag);
+        break;
+      case "recAttr":
+        if (known.clear) {
+          attrClr |= known.bits;
+          attrSet &= ~known.bits;
+        } else {
+          attrSet |= known.bits;
+          attrClr &= ~known.bits;
+        }
+        // mount_setattr(2): an access-time setting needs MOUNT_ATTR__ATIME cleared.
+        if ((known.bits & MOUNT_ATTR__ATIME) === known.bits) attrClr |= MOUNT_ATTR__ATIME;
+        break;
+      case "extension":
+        extensions |= known.bits;
+        break;
+      case "idmap":
+        idMapping = { recursive: known.recursive };
+        break;
     }
   });
 
@@ -306,23 +175,13 @@ export function mountFromSpec(spec: SpecMount, context: SpecContext = {}): Mount
   if (spec.uidMappings !== undefined || spec.gidMappings !== undefined) {
     idMapping ??= {};
     if (spec.uidMappings !== undefined) {
-      idMapping.uidMappings = checkIDMapList(spec.uidMappings, "spec.uidMappings");
+      idMapping.uidMappings = copyIDMaps(spec.uidMappings, "spec.uidMappings");
     }
     if (spec.gidMappings !== undefined) {
-      idMapping.gidMappings = checkIDMapList(spec.gidMappings, "spec.gidMappings");
+      idMapping.gidMappings = copyIDMaps(spec.gidMappings, "spec.gidMappings");
     }
   } else if (idMapping !== undefined) {
-    if (context.usernsPath !== undefined) {
-      assertPath(context.usernsPath, "context.usernsPath");
-      idMapping.usernsPath = context.usernsPath;
-    } else {
-      if (context.uidMappings !== undefined) {
-        idMapping.uidMappings = checkIDMapList(context.uidMappings, "context.uidMappings");
-      }
-      if (context.gidMappings !== undefined) {
-        idMapping.gidMappings = checkIDMapList(context.gidMappings, "context.gidMappings");
-      }
-    }
+    idMapping = copyMapping(resolveIDMapping(idMapping, context));
   }
 
   const mount: Mount = {
@@ -338,4 +197,20 @@ export function mountFromSpec(spec: SpecMount, context: SpecContext = {}): Mount
   if (extensions !== 0) mount.extensions = extensions;
   if (idMapping !== undefined) mount.idMapping = idMapping;
   return mount;
+}
+
+/** A resolved id mapping from a context, its lists copied and its path checked. */
+function copyMapping(idMapping: MountIDMapping): MountIDMapping {
+  const copy: MountIDMapping = { recursive: idMapping.recursive };
+  if (idMapping.usernsPath !== undefined) {
+    assertPath(idMapping.usernsPath, "context.usernsPath");
+    copy.usernsPath = idMapping.usernsPath;
+  }
+  if (idMapping.uidMappings !== undefined) {
+    copy.uidMappings = copyIDMaps(idMapping.uidMappings, "context.uidMappings");
+  }
+  if (idMapping.gidMappings !== undefined) {
+    copy.gidMappings = copyIDMaps(idMapping.gidMappings, "context.gidMappings");
+  }
+  return copy;
 }

@@ -16,7 +16,9 @@
 import { PermissionError } from "../ffi/permission_error.ts";
 import { describe } from "./errors.ts";
 import type { OwnedFd } from "./fd.ts";
-import { checkMapping, type Mapping, mappingKey } from "./idmap.ts";
+import { checkMapping } from "./check.ts";
+import { mappingKey } from "./idmap.ts";
+import type { Mapping } from "./mount.ts";
 import { createUserns } from "./userns_helper.ts";
 import { HelperPool, useSlot } from "./userns_pool.ts";
 

@@ -17,7 +17,8 @@ import { MountError } from "../ffi/mount_error.ts";
 import { spawn } from "../ffi/process.ts";
 import { close, open, openAt, writeOnce } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
-import { formatIDMaps, type Mapping } from "./idmap.ts";
+import { formatIDMaps } from "./idmap.ts";
+import type { Mapping } from "./mount.ts";
 
 /** The program the helper runs in its new user namespace. */
 export const HELPER = { command: "unshare", args: ["--user", "--", "cat"] } as const;

@@ -12,7 +12,7 @@
  */
 
 import type { OwnedFd } from "./fd.ts";
-import type { Mapping } from "./idmap.ts";
+import type { Mapping } from "./mount.ts";
 import { exitedError, Helper, HelperExited } from "./userns_helper.ts";
 
 /** One pooled helper, from spawn until a get takes it or the pool ends it. */

@@ -9,7 +9,7 @@ import { MOUNT_ATTR_IDMAP } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { assertPath } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
-import { checkIDMaps } from "./idmap.ts";
+import { checkIDMaps, resolveIDMapping } from "./check.ts";
 import { isBind, type Mount } from "./mount.ts";
 import type { SpecContext } from "./spec.ts";
 
@@ -75,12 +75,7 @@ export function validateMount(mount: Mount, context: SpecContext = {}): void {
   if (!isBind(mount)) {
     throw invalid(mount, "id-mapped mounts are only supported for bind-mounts");
   }
-  let { usernsPath, uidMappings, gidMappings } = idMapping;
-  if (usernsPath === undefined && uidMappings === undefined && gidMappings === undefined) {
-    ({ usernsPath, uidMappings, gidMappings } = context.usernsPath !== undefined
-      ? { usernsPath: context.usernsPath, uidMappings: undefined, gidMappings: undefined }
-      : { usernsPath: undefined, ...context });
-  }
+  const { usernsPath, uidMappings, gidMappings } = resolveIDMapping(idMapping, context);
   if (usernsPath !== undefined) {
     if (uidMappings !== undefined || gidMappings !== undefined) {
       throw invalid(

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { MS_BIND } from "../ffi/constants.ts";
 import { mount } from "../ffi/syscalls.ts";
-import { checkIDMaps, checkMapping, formatIDMaps, mappingKey, parseIDMap } from "../lib/idmap.ts";
+import { checkIDMaps, checkMapping } from "../lib/check.ts";
+import { formatIDMaps, mappingKey, parseIDMap } from "../lib/idmap.ts";
 import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps, holdUserns } from "./_process.ts";

@@ -30,7 +30,7 @@ import {
   MS_STRICTATIME,
   MS_UNBINDABLE,
 } from "../mod.ts";
-import { flagsToAttr, statfsToMountFlags } from "../lib/mount_into.ts";
+import { flagsToAttr, statfsToMountFlags } from "../lib/flags.ts";
 import { mountAt, type MountInfo, mountsUnder, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps } from "./_process.ts";
