@@ -69,6 +69,8 @@ export interface SourceFd {
   readonly fd: number;
   /** The mount it was made for. */
   readonly mount: Mount;
+  /** The mount namespace it was opened in, if not the caller's. */
+  readonly namespace?: string;
 }
 
 /** What an attach needs of the thread it runs on. */
@@ -196,7 +198,7 @@ export function attach(
   using clone = source.type === "plain-open" ? cloneTree(source, names) : undefined;
   const tree = clone?.fd ?? source.fd;
   const create = options.create ? () => kindOf(tree) : undefined;
-  using targetFd = openTarget(target, { create });
+  using targetFd = openTarget(target, { create, source: mount.source });
   try {
     moveMount(tree, "", targetFd.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, names);
   } catch (error) {
@@ -222,8 +224,9 @@ function cloneTree(source: SourceFd, names: PathNames): OwnedFd {
       errno: error.errno,
       source: names.source,
       target: names.target,
-      hint: "(a plain-open source attaches only in the mount namespace it was opened in; " +
-        "make it an open_tree source, or attach it there)",
+      hint: `(a plain-open source attaches only in the mount namespace it was opened in ` +
+        `(${source.namespace ?? "the caller's"}): make it an open_tree source, ` +
+        `or attach it there)`,
       cause: error,
     });
   }

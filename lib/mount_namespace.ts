@@ -285,6 +285,8 @@ export class WorkerMountNamespace implements MountNamespace {
   readonly #lifetime = new AbortController();
   /** Settles once every call made so far has settled: the next one waits for it. */
   #tail: Promise<void> = Promise.resolve();
+  /** How many calls have not settled yet. */
+  #running = 0;
   #namespace: string | undefined;
   #failure: MountError | undefined;
   #closing: Promise<void> | undefined;
@@ -451,10 +453,17 @@ export class WorkerMountNamespace implements MountNamespace {
       ? this.#lifetime.signal
       : AbortSignal.any([callerSignal, this.#lifetime.signal]);
     const previous = this.#tail;
+    // With nothing running, the operation starts now, in this turn.
+    const idle = this.#running === 0;
+    this.#running++;
     const result = (async () => {
-      await untilSettledOrAborted(previous, signal);
-      signal.throwIfAborted();
-      return await operation(signal);
+      try {
+        if (!idle) await untilSettledOrAborted(previous, signal);
+        signal.throwIfAborted();
+        return await operation(signal);
+      } finally {
+        this.#running--;
+      }
     })();
     const settled = result.then(noop, noop);
     this.#tail = Promise.all([previous, settled]).then(noop);
@@ -489,7 +498,12 @@ export class WorkerMountNamespace implements MountNamespace {
     const hold: OwnedFd[] = [];
     try {
       await this.#client.call("attach", {
-        source: { type: source.type, fd: copy.fd, mount: source.mount },
+        source: {
+          type: source.type,
+          fd: copy.fd,
+          mount: source.mount,
+          namespace: source.namespace,
+        },
         target: toWire(target, hold),
         create,
       });

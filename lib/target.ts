@@ -118,6 +118,8 @@ export interface OpenTargetOptions {
   create?: () => "directory" | "file";
   /** Open the last component itself if it is a symbolic link (for unmount). */
   noFollow?: boolean;
+  /** The mount source, for errors. */
+  source?: string;
 }
 
 /**
@@ -144,7 +146,8 @@ export function openTarget(target: WireTarget, options: OpenTargetOptions = {}):
   } catch (error) {
     if (!(error instanceof MountError) || error.target === name) throw error;
     // Name the target as the caller gave it, not the component that failed.
-    throw new MountError(error.op, { errno: error.errno, target: name, cause: error });
+    const { source } = options;
+    throw new MountError(error.op, { errno: error.errno, source, target: name, cause: error });
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * A mount namespace Worker for tests: the library's handlers, and requests
  * of the tests' own: `fault` (fail the next calls of some ops with some
- * errnos), `crash` (die of an uncaught error), `block` (block the thread in
- * a FIFO open until the test writes to it).
+ * errnos), `crash` (die of an uncaught error once it has answered),
+ * `blockNextAttach` (block the next attach in a FIFO open until the test
+ * opens the FIFO for writing).
  *
  * @module
  */
@@ -17,7 +18,7 @@ import { createHandlers } from "../lib/mount_namespace_worker.ts";
 export interface TestCalls {
   /** Fail the next calls of these ops with these errnos. */
   fault: { faults: [string, number][] };
-  /** Die of an uncaught error, in the next turn. */
+  /** Die of an uncaught error, once answered. */
   crash: Record<never, never>;
   /** Block the next attach in an open of this FIFO, before it does anything. */
   blockNextAttach: { fifo: string };
@@ -48,7 +49,8 @@ const handlers = {
     return {};
   },
   crash() {
-    setTimeout(() => {
+    // Right after the reply is posted, before the next request is read.
+    queueMicrotask(() => {
       throw new Error("Crash requested by a test");
     });
     return {};

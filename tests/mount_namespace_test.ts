@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { mount } from "../ffi/syscalls.ts";
-import { sendWorkerRequest } from "../lib/mount_namespace.ts";
+import { openNamespace, type WorkerMountNamespace } from "../lib/mount_namespace.ts";
 import {
   attachMountSource,
   Handles,
@@ -22,6 +22,16 @@ import { mountTest } from "./_mounts.ts";
 import { NamespaceHelper, threadsIn } from "./_namespace.ts";
 import { type Fixture, openFds, simpleMapping } from "./_util.ts";
 
+const TEST_WORKER = new URL("./_test_worker.ts", import.meta.url);
+
+/** A namespace whose Worker also answers the tests' own requests (see _test_worker.ts). */
+function openTestNamespace(
+  nsPath: string,
+  options: { timeout?: number } = {},
+): Promise<WorkerMountNamespace> {
+  return openNamespace(nsPath, options, TEST_WORKER);
+}
+
 const PROBE = fileURLToPath(new URL("./_setns_probe.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -32,6 +42,9 @@ function startHelper(fx: Fixture, options: { user?: boolean } = {}): Promise<Nam
     setup: 'mkdir "$DIR/src" "$DIR/t1" "$DIR/t2" "$DIR/t3" && echo inside >"$DIR/src/file"',
   });
 }
+
+/** The sources of these tests are inside the namespace only. */
+const IN_NS = { sourceIn: "namespace" } as const;
 
 function bind(source: string, idMapping?: MountIDMapping, extra: Partial<Mount> = {}): Mount {
   return { source, destination: "/d", flags: MS_BIND, idMapping, ...extra };
@@ -49,13 +62,14 @@ mountTest("mounts made through a namespace show there, and not here", async (fx)
   await using ns = await openMountNamespace(helper.nsPath);
   assert.equal(ns.path, helper.nsPath);
   assert.equal(ns.closed, false);
-  await ns.mountInto(bind(`${dir}/src`), `${dir}/t1`);
+  await ns.mountInto(bind(`${dir}/src`), `${dir}/t1`, IN_NS);
   await ns.mountInto(
     bind(`${dir}/src`, simpleMapping(), { flags: MS_BIND | MS_RDONLY }),
     `${dir}/t2`,
+    IN_NS,
   );
   // Relative paths resolve from the namespace's root.
-  await ns.mountInto(bind(`${dir.slice(1)}/src`), `${dir.slice(1)}/t3`);
+  await ns.mountInto(bind(`${dir.slice(1)}/src`), `${dir.slice(1)}/t3`, IN_NS);
   assert.deepEqual(optionsIn(helper, `${dir}/t1`), ["relatime", "rw"]);
   assert.deepEqual(optionsIn(helper, `${dir}/t2`), ["idmapped", "relatime", "ro"]);
   assert.deepEqual(optionsIn(helper, `${dir}/t3`), ["relatime", "rw"]);
@@ -85,7 +99,7 @@ mountTest("an fd from the namespace attaches on the main thread too", async (fx)
   const dir = helper.dir;
   await using ns = await openMountNamespace(helper.nsPath);
   // A detached (open_tree) mount attaches in any namespace.
-  using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()));
+  using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()), IN_NS);
   assert.equal(tree.type, "open_tree");
   const here = fx.mkdir("here");
   fx.track(here);
@@ -94,17 +108,17 @@ mountTest("an fd from the namespace attaches on the main thread too", async (fx)
   assert.equal(Deno.statSync(`${here}/file`).uid, 10000);
   assert.ok(mountAt(here)?.options.includes("idmapped"));
   // A plain one binds only in its own namespace: here the kernel says EINVAL.
-  using plain = await ns.mountFd(bind(`${dir}/src`));
+  using plain = await ns.mountFd(bind(`${dir}/src`), IN_NS);
   assert.equal(plain.type, "plain-open");
   const there = fx.mkdir("there");
   fx.track(there);
   assert.throws(() => attachMountSource(plain, there), (e: unknown) => {
     assert.ok(e instanceof MountError, String(e));
-    assert.equal(e.op, "mount");
+    assert.equal(e.op, "open_tree(OPEN_TREE_CLONE)");
     assert.equal(e.code, "EINVAL");
     assert.match(
       e.message,
-      /a plain-open source binds only in the mount namespace it was opened in/,
+      /a plain-open source attaches only in the mount namespace it was opened in \(mnt:\[\d+\]\)/,
     );
     return true;
   });
@@ -125,9 +139,9 @@ mountTest("sources of the main thread attach in the namespace, open_tree ones on
   using plain = await mountFd(bind(src));
   await assert.rejects(ns.attach(plain, `${dir}/t2`), {
     name: "MountError",
-    op: "mount",
+    op: "open_tree(OPEN_TREE_CLONE)",
     code: "EINVAL",
-    message: /binds only in the mount namespace it was opened in: it is from mnt:\[\d+\]/,
+    message: /attaches only in the mount namespace it was opened in \(the caller's\)/,
   });
   assert.equal(mountAt(`${dir}/t2`, helper.pid), undefined);
 });
@@ -166,30 +180,32 @@ mountTest("bad paths inside the namespace name the op, errno and path", async (f
   await using helper = await startHelper(fx);
   const dir = helper.dir;
   await using ns = await openMountNamespace(helper.nsPath);
-  await assert.rejects(ns.mountFd(bind(`${dir}/missing`)), {
+  await assert.rejects(ns.mountFd(bind(`${dir}/missing`), IN_NS), {
     name: "MountError",
     op: "open",
     code: "ENOENT",
-    message: `open src=${dir}/missing: ENOENT: No such file or directory`,
+    message: `open src=${dir}/missing: ENOENT: No such file or directory (with sourceIn: ` +
+      `"namespace" the source is looked up inside the mount namespace, where host paths ` +
+      `are gone after pivot_root; a host path needs sourceIn: "caller")`,
   });
-  await assert.rejects(ns.mountFd(bind(`${dir}/missing`, simpleMapping())), {
+  await assert.rejects(ns.mountFd(bind(`${dir}/missing`, simpleMapping()), IN_NS), {
     op: "open_tree(OPEN_TREE_CLONE)",
     code: "ENOENT",
   });
   for (const idMapping of [undefined, simpleMapping()]) {
-    await assert.rejects(ns.mountInto(bind(`${dir}/src`, idMapping), `${dir}/missing`), {
+    await assert.rejects(ns.mountInto(bind(`${dir}/src`, idMapping), `${dir}/missing`, IN_NS), {
       name: "MountError",
-      op: idMapping ? "move_mount" : "mount",
+      op: "open",
       code: "ENOENT",
       message: new RegExp(`src=${dir}/src, dst=${dir}/missing: ENOENT`),
     });
   }
-  await assert.rejects(ns.mountFd({ source: "tmpfs", destination: "/t", flags: 0 }), {
+  await assert.rejects(ns.mountFd({ source: "tmpfs", destination: "/t", flags: 0 }, IN_NS), {
     op: "mountFd",
     message: /only bind-mounts are supported/,
   });
   // The namespace is still usable after errors.
-  await ns.mountInto(bind(`${dir}/src`), `${dir}/t1`);
+  await ns.mountInto(bind(`${dir}/src`), `${dir}/t1`, IN_NS);
   assert.ok(mountAt(`${dir}/t1`, helper.pid));
 });
 
@@ -219,7 +235,8 @@ mountTest("joining a namespace without privilege over it is EPERM", async () => 
     op: "setns(CLONE_NEWNS)",
     code: "EPERM",
     message: "setns(CLONE_NEWNS) dst=/proc/self/ns/mnt: EPERM: Operation not permitted " +
-      "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that owns it)",
+      "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that owns it: " +
+      "run this from inside that user namespace, as root there)",
   });
 });
 
@@ -234,17 +251,17 @@ mountTest("close() rejects requests in flight and closes the fds they open", asy
     message: `mount namespace worker dst=${helper.nsPath}: the mount namespace is closed`,
   };
   const pending = [
-    ns.mountFd(bind(`${dir}/src`)),
-    ns.mountFd(bind(`${dir}/src`, simpleMapping())),
-    ns.mountInto(bind(`${dir}/src`), `${dir}/t1`),
-    ns.mountFd(bind(`${dir}/src`)),
+    ns.mountFd(bind(`${dir}/src`), IN_NS),
+    ns.mountFd(bind(`${dir}/src`, simpleMapping()), IN_NS),
+    ns.mountInto(bind(`${dir}/src`), `${dir}/t1`, IN_NS),
+    ns.mountFd(bind(`${dir}/src`), IN_NS),
   ].map((request) => assert.rejects(request, closed));
   const closing = ns.close();
   assert.equal(ns.closed, true);
   await Promise.all(pending);
   await closing;
   assert.equal(ns.close(), closing, "close() again returns the same promise");
-  await assert.rejects(ns.mountFd(bind(`${dir}/src`)), /the mount namespace is closed/);
+  await assert.rejects(ns.mountFd(bind(`${dir}/src`), IN_NS), /the mount namespace is closed/);
   assert.equal(mountAt(`${dir}/t1`, helper.pid), undefined);
   // mountTest checks that the fd the first request opened was closed.
 });
@@ -253,7 +270,7 @@ mountTest("close() lets an attach at the Worker finish, and reports it", async (
   await using helper = await startHelper(fx);
   const dir = helper.dir;
   const ns = await openMountNamespace(helper.nsPath);
-  using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()));
+  using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()), IN_NS);
   const attached = ns.attach(tree, `${dir}/t1`);
   const queued = assert.rejects(ns.attach(tree, `${dir}/t2`), /the mount namespace is closed/);
   await ns.close();
@@ -269,16 +286,19 @@ mountTest("an abort rejects at once, and the fd that comes later is closed", asy
   await using ns = await openMountNamespace(helper.nsPath);
   for (const idMapping of [undefined, simpleMapping()]) {
     const controller = new AbortController();
-    const pending = ns.mountFd(bind(`${dir}/src`, idMapping), { signal: controller.signal });
+    const pending = ns.mountFd(bind(`${dir}/src`, idMapping), {
+      ...IN_NS,
+      signal: controller.signal,
+    });
     controller.abort(new Error("cancelled"));
     await assert.rejects(pending, { message: "cancelled" });
   }
   await assert.rejects(
-    ns.mountInto(bind(`${dir}/src`), `${dir}/t1`, { signal: AbortSignal.abort() }),
+    ns.mountInto(bind(`${dir}/src`), `${dir}/t1`, { ...IN_NS, signal: AbortSignal.abort() }),
     { name: "AbortError" },
   );
   // Still usable; the aborted answers were consumed in order.
-  using source = await ns.mountFd(bind(`${dir}/src`));
+  using source = await ns.mountFd(bind(`${dir}/src`), IN_NS);
   assert.equal(source.type, "plain-open");
 });
 
@@ -289,7 +309,7 @@ mountTest("requests run one at a time, in order", async (fx) => {
   const order: number[] = [];
   await Promise.all(
     ["t1", "t2", "t3"].map((t, i) =>
-      ns.mountInto(bind(`${dir}/src`, i === 1 ? simpleMapping() : undefined), `${dir}/${t}`)
+      ns.mountInto(bind(`${dir}/src`, i === 1 ? simpleMapping() : undefined), `${dir}/${t}`, IN_NS)
         .then(() => order.push(i))
     ),
   );
@@ -301,7 +321,7 @@ mountTest("requests run one at a time, in order", async (fx) => {
 mountTest("a Worker that dies fails what is pending, and every later call", async (fx) => {
   await using helper = await startHelper(fx);
   const dir = helper.dir;
-  const ns = await openMountNamespace(helper.nsPath);
+  const ns = await openTestNamespace(helper.nsPath);
   const died = {
     name: "MountError",
     op: "mount namespace worker",
@@ -309,12 +329,11 @@ mountTest("a Worker that dies fails what is pending, and every later call", asyn
       `^mount namespace worker dst=${helper.nsPath}: the worker died: .*Crash requested by a test`,
     ),
   };
-  await Promise.all([
-    assert.rejects(sendWorkerRequest(ns, { kind: "crash" }), died),
-    assert.rejects(ns.mountFd(bind(`${dir}/src`)), died),
-  ]);
+  // The Worker answers, then dies before it reads the next request.
+  await ns.request("crash", {});
+  await assert.rejects(ns.mountFd(bind(`${dir}/src`), IN_NS), died);
   assert.equal(ns.closed, true);
-  await assert.rejects(ns.mountInto(bind(`${dir}/src`), `${dir}/t1`), died);
+  await assert.rejects(ns.mountInto(bind(`${dir}/src`), `${dir}/t1`, IN_NS), died);
   await ns.close();
   for (let i = 0; i < 100 && threadsIn(helper.nsPath).length > 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -326,20 +345,20 @@ for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMappin
   mountTest(`a failure after the attach detaches it, in the namespace (${kind})`, async (fx) => {
     await using helper = await startHelper(fx);
     const dir = helper.dir;
-    await using ns = await openMountNamespace(helper.nsPath);
+    await using ns = await openTestNamespace(helper.nsPath);
     const mount = bind(`${dir}/src`, idMapping, {
       flags: MS_BIND | MS_RDONLY,
       propagationFlags: [MS_SHARED],
     });
-    await sendWorkerRequest(ns, { kind: "fault", faults: [["mount(MS_SHARED)", 5]] });
-    await assert.rejects(ns.mountInto(mount, `${dir}/t1`), {
+    await ns.request("fault", { faults: [["mount_setattr(MS_SHARED)", 5]] });
+    await assert.rejects(ns.mountInto(mount, `${dir}/t1`, IN_NS), {
       name: "MountError",
-      op: "mount(MS_SHARED)",
+      op: "mount_setattr(MS_SHARED)",
       code: "EIO",
-      message: `mount(MS_SHARED) src=${dir}/src, dst=${dir}/t1: EIO: Input/output error`,
+      message: `mount_setattr(MS_SHARED) src=${dir}/src, dst=${dir}/t1: EIO: Input/output error`,
     });
     assert.equal(mountAt(`${dir}/t1`, helper.pid), undefined);
-    await ns.mountInto(mount, `${dir}/t1`);
+    await ns.mountInto(mount, `${dir}/t1`, IN_NS);
     const info = mountAt(`${dir}/t1`, helper.pid)!;
     assert.equal(propagation(info), "shared");
     assert.ok(info.options.includes("ro"));
@@ -357,7 +376,7 @@ for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMappin
       const t2 = fx.mkdir("t2");
       await using helper = await NamespaceHelper.start(fx.mkdir("ns"), { user: true });
       await using ns = await openMountNamespace(helper.nsPath);
-      await ns.mountInto(bind(src, idMapping, { flags: MS_BIND | MS_RDONLY }), t);
+      await ns.mountInto(bind(src, idMapping, { flags: MS_BIND | MS_RDONLY }), t, IN_NS);
       assert.deepEqual(optionsIn(helper, t)?.filter((o) => o !== "idmapped"), [
         "nodev",
         "nosuid",
@@ -365,7 +384,7 @@ for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMappin
         "ro",
       ]);
       await assert.rejects(
-        ns.mountInto(bind(src, idMapping, { flags: MS_BIND, clearedFlags: MS_NOSUID }), t2),
+        ns.mountInto(bind(src, idMapping, { flags: MS_BIND, clearedFlags: MS_NOSUID }), t2, IN_NS),
         {
           name: "MountError",
           code: "EPERM",
@@ -387,7 +406,11 @@ mountTest("plain binds work in a namespace whose /proc is not this process's", a
   const dir = helper.dir;
   assert.deepEqual([...Deno.readDirSync(helper.inside("/proc"))], []);
   await using ns = await openMountNamespace(helper.nsPath);
-  await ns.mountInto(bind(`${dir}/src`, undefined, { flags: MS_BIND | MS_RDONLY }), `${dir}/t1`);
+  await ns.mountInto(
+    bind(`${dir}/src`, undefined, { flags: MS_BIND | MS_RDONLY }),
+    `${dir}/t1`,
+    IN_NS,
+  );
   assert.deepEqual(optionsIn(helper, `${dir}/t1`), ["relatime", "ro"]);
 });
 
@@ -398,17 +421,17 @@ mountTest("no fd or thread leaks over hundreds of requests and namespaces", asyn
   // Warm up: the cached user namespace, and Deno's lazily opened fds.
   {
     await using ns = await openMountNamespace(helper.nsPath, { handles });
-    (await ns.mountFd(bind(`${dir}/src`, simpleMapping()))).close();
+    (await ns.mountFd(bind(`${dir}/src`, simpleMapping()), IN_NS)).close();
   }
   const before = openFds().size;
   for (let round = 0; round < 5; round++) {
     await using ns = await openMountNamespace(helper.nsPath, { handles });
     for (let i = 0; i < 40; i++) {
-      (await ns.mountFd(bind(`${dir}/src`))).close();
-      (await ns.mountFd(bind(`${dir}/src`, simpleMapping()))).close();
-      await assert.rejects(ns.mountFd(bind(`${dir}/missing`)), { code: "ENOENT" });
+      (await ns.mountFd(bind(`${dir}/src`), IN_NS)).close();
+      (await ns.mountFd(bind(`${dir}/src`, simpleMapping()), IN_NS)).close();
+      await assert.rejects(ns.mountFd(bind(`${dir}/missing`), IN_NS), { code: "ENOENT" });
       const controller = new AbortController();
-      const aborted = ns.mountFd(bind(`${dir}/src`), { signal: controller.signal });
+      const aborted = ns.mountFd(bind(`${dir}/src`), { ...IN_NS, signal: controller.signal });
       controller.abort();
       await assert.rejects(aborted, { name: "AbortError" });
     }
@@ -421,7 +444,7 @@ mountTest("a given Handles is used, and kept, by the namespace", async (fx) => {
   await using helper = await startHelper(fx);
   using handles = new Handles();
   const ns = await openMountNamespace(helper.nsPath, { handles });
-  using source = await ns.mountFd(bind(`${helper.dir}/src`, simpleMapping()));
+  using source = await ns.mountFd(bind(`${helper.dir}/src`, simpleMapping()), IN_NS);
   assert.equal(source.type, "open_tree");
   assert.equal(handles.size, 1);
   await ns.close();
@@ -432,10 +455,12 @@ mountTest("a given Handles is used, and kept, by the namespace", async (fx) => {
   });
 });
 
-Deno.test("sendWorkerRequest() refuses what is no namespace", () => {
-  assert.throws(
-    () => sendWorkerRequest({} as never, { kind: "crash" }),
-    { name: "TypeError", message: "Not a namespace from openMountNamespace" },
-  );
+mountTest("a request of an unknown kind is refused by the Worker", async (fx) => {
+  await using helper = await startHelper(fx);
+  await using ns = await openTestNamespace(helper.nsPath);
+  await assert.rejects(ns.request("nonsense", {}), {
+    name: "TypeError",
+    message: "Unknown request: nonsense",
+  });
   assert.equal(errnoValue("EIO"), 5);
 });
