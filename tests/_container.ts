@@ -1,0 +1,444 @@
+/**
+ * A real pivoted container for tests: a process in new mount and pid
+ * namespaces (and, on request, a new user namespace) that bind-mounts a small
+ * busybox rootfs onto itself, `pivot_root`s into it, detaches the old root and
+ * waits. Nothing of the host's tree is visible inside afterwards.
+ *
+ * It needs Debian's busybox-static (`/bin/busybox`, one static file), and
+ * util-linux `unshare` and `nsenter` on the host.
+ *
+ * @module
+ */
+
+import type { IDMap, Mapping } from "../mod.ts";
+import { MODE } from "./_util.ts";
+
+/** Where the static busybox is read from. */
+export const BUSYBOX = "/bin/busybox";
+
+/** Why a container can't be made here, or `undefined` if it can. */
+export const NO_CONTAINER: string | undefined = (() => {
+  let elf: Uint8Array;
+  try {
+    elf = Deno.readFileSync(BUSYBOX);
+  } catch {
+    return `${BUSYBOX} is missing; install Debian's busybox-static`;
+  }
+  if (!isStaticElf(elf)) {
+    return `${BUSYBOX} is dynamically linked; install Debian's busybox-static`;
+  }
+  if (Deno.uid() !== 0) return "not root of its user namespace";
+  return undefined;
+})();
+
+/**
+ * Whether an ELF file runs without a dynamic loader: it has no PT_INTERP
+ * program header. Only 64-bit little-endian files count.
+ */
+function isStaticElf(elf: Uint8Array): boolean {
+  const view = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  if (elf.length < 64 || view.getUint32(0) !== 0x7f454c46) return false;
+  if (elf[4] !== 2 || elf[5] !== 1) return false; // ELFCLASS64, ELFDATA2LSB
+  const phoff = Number(view.getBigUint64(32, true));
+  const phentsize = view.getUint16(54, true);
+  const phnum = view.getUint16(56, true);
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * phentsize;
+    if (at + 4 > elf.length) return false;
+    if (view.getUint32(at, true) === 3) return false; // PT_INTERP
+  }
+  return true;
+}
+
+/**
+ * A user namespace for a container, as a runtime would give it: its root is
+ * not ours. As root, 65536 ids from 100000; rootless, the ids 1..65535 of
+ * this namespace (its 0 is the user who started it). Rootless, it needs the
+ * 65536 ids of a subordinate range (`NO_ID_RANGE` in _util.ts).
+ */
+export const CONTAINER_USERNS: Mapping = (() => {
+  const [hostID, size] = MODE === "root" ? [100000, 65536] : [1, 65535];
+  return {
+    uidMappings: [{ containerID: 0, hostID, size }],
+    gidMappings: [{ containerID: 0, hostID, size }],
+  };
+})();
+
+/** Options of {@linkcode startContainer}. */
+export interface ContainerOptions {
+  /**
+   * Give the container a new user namespace with these maps, written from
+   * this process (`hostID` is an id of this process's user namespace). The
+   * rootfs is then owned by the container's root, if the maps have one, and
+   * `exec` runs as that root. Rootless, the maps must lie within the ids this
+   * namespace maps.
+   */
+  userns?: Mapping;
+  /** Mount a proc of the container's own at /proc. Default true. */
+  proc?: boolean;
+  /**
+   * The directory the rootfs directory is made in. Default: the system's
+   * temporary directory. With `userns`, the container's root must be able
+   * to search it (the init starts from the host's tree).
+   */
+  dir?: string;
+  /** How long to wait for the container to be ready, in ms. Default 10000. */
+  timeout?: number;
+}
+
+/** What a command run inside a container did. */
+export interface ExecResult {
+  /** Its exit code. */
+  code: number;
+  /** Its standard output. */
+  stdout: string;
+  /** Its standard error. */
+  stderr: string;
+}
+
+/** A running container. Dispose of it with `await using`. */
+export interface Container extends AsyncDisposable {
+  /** The host-side pid of its init process (pid 1 inside). */
+  readonly pid: number;
+  /** The host path of its rootfs directory. */
+  readonly rootfs: string;
+  /**
+   * A namespace file of its init.
+   *
+   * @param kind The namespace: "mnt", "user", "pid", ...
+   * @returns `/proc/PID/ns/KIND`.
+   */
+  nsPath(kind: string): string;
+  /**
+   * Runs a busybox applet inside: its mount and pid namespaces, its root and
+   * cwd, and its user namespace (as its root) when it has one of its own.
+   *
+   * @param args The applet and its arguments, e.g. `["ls", "/"]`.
+   * @returns The exit code and output.
+   */
+  exec(args: string[]): Promise<ExecResult>;
+}
+
+const decoder = new TextDecoder();
+
+/** The applets busybox provides, listed once. */
+let applets: string[] | undefined;
+
+function listApplets(): string[] {
+  if (applets) return applets;
+  const { success, stdout, stderr } = new Deno.Command(BUSYBOX, {
+    args: ["--list"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  if (!success) throw new Error(`busybox --list failed: ${decoder.decode(stderr)}`);
+  applets = decoder.decode(stdout).split("\n").filter((name) => /^[\w.[-]+$/.test(name));
+  return applets;
+}
+
+/** The host id a container's id 0 maps to, or `undefined`. */
+function rootOf(map: IDMap[]): number | undefined {
+  const range = map.find((m) => m.containerID <= 0 && 0 < m.containerID + m.size);
+  return range && range.hostID - range.containerID;
+}
+
+/** The text of a uid_map or gid_map. */
+function mapText(map: IDMap[]): string {
+  return map.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join("");
+}
+
+/**
+ * Makes the rootfs: /bin/busybox with its applets as relative symlinks, and
+ * /proc, /tmp, /data, /etc. Nothing in it names a host path.
+ */
+function makeRootfs(rootfs: string, owner?: { uid: number; gid: number }): void {
+  Deno.chmodSync(rootfs, 0o755);
+  for (const dir of ["bin", "proc", "tmp", "data", "etc"]) Deno.mkdirSync(`${rootfs}/${dir}`);
+  Deno.chmodSync(`${rootfs}/tmp`, 0o1777);
+  Deno.copyFileSync(BUSYBOX, `${rootfs}/bin/busybox`);
+  Deno.chmodSync(`${rootfs}/bin/busybox`, 0o755);
+  for (const applet of listApplets()) {
+    if (applet !== "busybox") Deno.symlinkSync("busybox", `${rootfs}/bin/${applet}`);
+  }
+  Deno.writeTextFileSync(`${rootfs}/etc/passwd`, "root:x:0:0:root:/:/bin/sh\n");
+  Deno.writeTextFileSync(`${rootfs}/etc/group`, "root:x:0:\n");
+  if (!owner) return;
+  const paths = ["", "/bin", "/bin/busybox", "/proc", "/tmp", "/data", "/etc", "/etc/passwd"];
+  for (const path of [...paths, "/etc/group"]) {
+    Deno.chownSync(`${rootfs}${path}`, owner.uid, owner.gid);
+  }
+}
+
+/**
+ * The container's init, run by `busybox sh -c` with `$R` (the rootfs) and
+ * `$PROC` set. It reads its host pid while the host's /proc is still there,
+ * makes the rootfs a mount of its own, mounts proc (before the old root goes:
+ * a user namespace may mount proc only where one is fully visible), pivots,
+ * detaches the old root, and re-executes itself with a clean environment so
+ * that not even its command line names a host path. It reports "ready PID"
+ * and lives until its stdin closes.
+ */
+const INIT = `set -e
+read -r pid _ </proc/self/stat
+B="$R/bin/busybox"
+$B mount -o bind "$R" "$R"
+if [ "$PROC" = 1 ]; then $B mount -t proc proc "$R/proc"; fi
+cd "$R"
+$B pivot_root . .
+/bin/busybox umount -l .
+cd /
+exec /bin/busybox env -i PATH=/bin HOME=/ /bin/busybox sh -c \\
+  'echo "ready $0"; while read -r _; do :; done' "$pid"
+`;
+
+/** The start time of a process, in clock ticks since boot, or `undefined`. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** `promise`, or "timeout" after `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Kills a child process if it still runs, and reaps it. */
+async function reap(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // It has exited already.
+  }
+  await child.status;
+}
+
+/** Closes what is left of a child's pipes. */
+async function closePipes(child: Deno.ChildProcess): Promise<void> {
+  await child.stdin.close().catch(() => {});
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel().catch(() => {});
+}
+
+/**
+ * A process in a new user namespace, held until the container has joined it:
+ * `unshare --user busybox cat`, with its maps written from here.
+ */
+async function startUserns(
+  rootfs: string,
+  userns: Mapping,
+): Promise<{ pid: number; close(): Promise<void> }> {
+  const child = new Deno.Command("unshare", {
+    args: ["--user", "--", `${rootfs}/bin/busybox`, "cat"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  const close = async (): Promise<void> => {
+    await writer.close().catch(() => {});
+    await reap(child);
+    await reader.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+  };
+  try {
+    // Once cat echoes, unshare has made the namespace.
+    await writer.write(new Uint8Array([10]));
+    if ((await reader.read()).done) {
+      throw new Error(`unshare --user failed: ${await new Response(child.stderr).text()}`);
+    }
+    const maps: [string, IDMap[]][] = [
+      ["uid_map", userns.uidMappings],
+      ["gid_map", userns.gidMappings],
+    ];
+    for (const [file, map] of maps) {
+      const text = mapText(map);
+      try {
+        Deno.writeTextFileSync(`/proc/${child.pid}/${file}`, text);
+      } catch (error) {
+        throw new Error(
+          `Cannot write the container's ${file}: ${(error as Error).message}: ` +
+            JSON.stringify(text),
+          { cause: error },
+        );
+      }
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { pid: child.pid, close };
+}
+
+/**
+ * Reads the child's stdout up to the first newline.
+ *
+ * @returns The line, or `undefined` at end of file.
+ */
+async function readLine(child: Deno.ChildProcess): Promise<string | undefined> {
+  const reader = child.stdout.getReader();
+  let text = "";
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) return undefined;
+      text += decoder.decode(value, { stream: true });
+    }
+    return text.slice(0, text.indexOf("\n"));
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Starts a container and waits until it has pivoted into its rootfs.
+ *
+ * @param options A user namespace of its own, its /proc, where its rootfs goes.
+ * @returns The running container.
+ */
+export async function startContainer(options: ContainerOptions = {}): Promise<Container> {
+  if (NO_CONTAINER) throw new Error(`Cannot start a container: ${NO_CONTAINER}`);
+  const rootfs = Deno.makeTempDirSync({ dir: options.dir, prefix: "mountfd-container-" });
+  let holder: { pid: number; close(): Promise<void> } | undefined;
+  let child: Deno.ChildProcess | undefined;
+  try {
+    const uid = options.userns && rootOf(options.userns.uidMappings);
+    const gid = options.userns && rootOf(options.userns.gidMappings);
+    makeRootfs(rootfs, uid !== undefined && gid !== undefined ? { uid, gid } : undefined);
+    const unshare = [
+      "unshare",
+      "--mount",
+      "--pid",
+      "--fork",
+      "--kill-child",
+      "--propagation",
+      "private",
+      "--",
+      `${rootfs}/bin/busybox`,
+      "sh",
+      "-c",
+      INIT,
+    ];
+    let command = unshare;
+    if (options.userns) {
+      holder = await startUserns(rootfs, options.userns);
+      // nsenter becomes root of the new user namespace (setgid, setuid 0),
+      // so unshare and the init keep their capabilities across exec.
+      command = ["nsenter", `--user=/proc/${holder.pid}/ns/user`, "--", ...unshare];
+    }
+    child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      env: { R: rootfs, PROC: options.proc === false ? "0" : "1" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reading = readLine(child);
+    const line = await withTimeout(reading, options.timeout ?? 10000);
+    const match = line?.match(/^ready (\d+)$/);
+    if (!match) {
+      await reap(child);
+      await reading; // the end of file, now: the reader is released
+      const errors = (await new Response(child.stderr).text()).trim();
+      const why = line === "timeout"
+        ? "no ready line in time"
+        : line === undefined
+        ? "it exited"
+        : `it printed ${JSON.stringify(line)}`;
+      throw new Error(`The container failed to start: ${why}${errors ? `: ${errors}` : ""}`);
+    }
+    await holder?.close();
+    holder = undefined;
+    return new RunningContainer(child, Number(match[1]), rootfs, options.userns !== undefined);
+  } catch (error) {
+    if (child) {
+      await reap(child);
+      await closePipes(child);
+    }
+    await holder?.close();
+    Deno.removeSync(rootfs, { recursive: true });
+    throw error;
+  }
+}
+
+class RunningContainer implements Container {
+  readonly pid: number;
+  readonly rootfs: string;
+  readonly #child: Deno.ChildProcess;
+  readonly #start: string | undefined;
+  readonly #userns: boolean;
+
+  constructor(child: Deno.ChildProcess, pid: number, rootfs: string, userns: boolean) {
+    this.#child = child;
+    this.pid = pid;
+    this.rootfs = rootfs;
+    this.#userns = userns;
+    this.#start = startTime(pid);
+  }
+
+  nsPath(kind: string): string {
+    return `/proc/${this.pid}/ns/${kind}`;
+  }
+
+  async exec(args: string[]): Promise<ExecResult> {
+    const { code, stdout, stderr } = await new Deno.Command("nsenter", {
+      args: [
+        "-t",
+        String(this.pid),
+        "-m",
+        "-p",
+        ...(this.#userns ? ["-U"] : []),
+        "-r",
+        "-w",
+        "--",
+        "/bin/busybox",
+        ...args,
+      ],
+      clearEnv: true,
+      env: { PATH: "/bin", HOME: "/" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  }
+
+  /**
+   * Kills the init (which takes every process of its pid namespace with it),
+   * reaps unshare, which reaps the init, and removes the rootfs.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    // unshare reaps the init only once it has died, so the pid is the init's
+    // as long as unshare runs; the start time guards against a reused pid.
+    if (this.#start !== undefined && startTime(this.pid) === this.#start) {
+      try {
+        Deno.kill(this.pid, "SIGKILL");
+      } catch {
+        // It has exited already.
+      }
+    }
+    if (await withTimeout(this.#child.status, 10000) === "timeout") {
+      // Should it hang, unshare --kill-child takes the init with it; wait a
+      // little for that.
+      await reap(this.#child);
+      for (let i = 0; i < 100 && startTime(this.pid) === this.#start; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await closePipes(this.#child);
+    await Deno.remove(this.rootfs, { recursive: true });
+  }
+}
