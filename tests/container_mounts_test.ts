@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine, specContext } from "../examples/container_mounts.ts";
+import { CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { mountAt, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { NamespaceHelper } from "./_namespace.ts";
@@ -92,7 +93,9 @@ mountTest("container-mounts reports a failed mount and goes on, exit 1", async (
   assert.equal(code, 1);
   assert.deepEqual(out.trim().split("\n"), [
     `error  ${dir}/rootfs/missing <- ${dir}/nope (bind): open src=${dir}/nope: ` +
-    "ENOENT: No such file or directory",
+    'ENOENT: No such file or directory (with sourceIn: "namespace" the source is looked up ' +
+    "inside the mount namespace, where host paths are gone after pivot_root; a host path " +
+    'needs sourceIn: "caller")',
     `ok     ${dir}/rootfs/data <- ${dir}/src (bind)`,
   ]);
 });
@@ -106,7 +109,9 @@ Deno.test("container-mounts: bad usage is one line and exit code 2", async () =>
   }
   const help = await run("--help");
   assert.equal(help.code, 0);
-  assert.match(help.out, /^Usage: container-mounts \[--rootfs\] <config.json> <pid>/);
+  assert.match(help.out, /^Usage: container-mounts \[--rootfs\] \[--dry-run\] <config.json> <pid>/);
+  const unknown = await run("--nope", "a", "1");
+  assert.equal(unknown.err, "container-mounts: unknown option --nope (see --help)\n");
 });
 
 Deno.test("parseCommandLine() and specContext() read the command line and config", () => {
@@ -114,11 +119,13 @@ Deno.test("parseCommandLine() and specContext() read the command line and config
     config: "c.json",
     pid: 42,
     rootfs: false,
+    dryRun: false,
   });
-  assert.deepEqual(parseCommandLine(["--rootfs", "c.json", "42"]), {
+  assert.deepEqual(parseCommandLine(["--rootfs", "--dry-run", "c.json", "42"]), {
     config: "c.json",
     pid: 42,
     rootfs: true,
+    dryRun: true,
   });
   assert.deepEqual(
     specContext({
@@ -129,4 +136,59 @@ Deno.test("parseCommandLine() and specContext() read the command line and config
     }, "/b"),
     { cwd: "/b", usernsPath: "/proc/7/ns/user", uidMappings: MAP },
   );
+  // A running container's config without mappings: its process's namespace.
+  assert.deepEqual(specContext({}, "/b", 42), { cwd: "/b", usernsPath: "/proc/42/ns/user" });
+  assert.deepEqual(specContext({}, "/b"), { cwd: "/b" });
 });
+
+mountTest(
+  "container-mounts into a running container, with a rootless runtime's config",
+  async (fx) => {
+    await using running = await startContainer({ userns: CONTAINER_USERNS });
+    const bundle = fx.mkdir("bundle");
+    fx.mkdir("bundle/vol");
+    fx.file("bundle/vol/file", 0, 0);
+    const host = fx.mkdir("host");
+    fx.file("host/file", 0, 0);
+    // As `crun spec --rootless` writes it: an idmap mount, no linux.uidMappings.
+    const config = `${bundle}/config.json`;
+    Deno.writeTextFileSync(
+      config,
+      JSON.stringify({
+        ociVersion: "1.0.0",
+        root: { path: "rootfs" },
+        mounts: [
+          { destination: "/proc", type: "proc", source: "proc" },
+          { destination: "/ro", type: "bind", source: host, options: ["rbind", "ro"] },
+          { destination: "/mapped", type: "bind", source: "vol", options: ["rbind", "idmap"] },
+        ],
+        linux: { namespaces: [{ type: "pid" }, { type: "mount" }, { type: "user" }] },
+      }),
+    );
+    const pid = String(running.pid);
+    const dry = await run("--dry-run", config, pid);
+    assert.equal(dry.code, 0, dry.err);
+    assert.deepEqual(dry.out.trim().split("\n"), [
+      "skip   /proc: proc is not a bind mount",
+      `would  /ro <- ${host} (MS_RDONLY|MS_BIND|MS_REC)`,
+      `would  /mapped <- ${bundle}/vol (MS_BIND|MS_REC userns=/proc/${pid}/ns/user)`,
+    ]);
+    assert.equal(mountAt("/ro", running.pid), undefined, "a dry run mounts nothing");
+
+    const { code, out, err } = await run(config, pid);
+    assert.equal(code, 0, err);
+    assert.deepEqual(out.trim().split("\n"), [
+      "skip   /proc: proc is not a bind mount",
+      `ok     /ro <- ${host} (rbind,ro)`,
+      `ok     /mapped <- vol (rbind,idmap)`,
+    ]);
+    assert.ok(mountAt("/ro", running.pid)?.options.includes("ro"));
+    const write = await running.exec(["sh", "-c", "echo x >/ro/file"]);
+    assert.notEqual(write.code, 0, "read-only inside");
+    // Our 0 on disk is the container's root through the mount, nobody without.
+    const owner = async (path: string) => (await running.exec(["stat", "-c", "%u", path])).stdout;
+    assert.equal(await owner("/mapped/file"), "0\n");
+    assert.equal(await owner("/ro/file"), "65534\n");
+  },
+  NO_CONTAINER,
+);

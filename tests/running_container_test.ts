@@ -89,8 +89,8 @@ mountTest(
       path: "/explicit",
     }, { create: true });
     // In the container, that is 10000 less its base, or nobody if outside its range.
-  const { hostID, size } = CONTAINER_USERNS.uidMappings[0];
-  const expected = 10000 >= hostID && 10000 < hostID + size ? 10000 - hostID : 65534;
+    const { hostID, size } = CONTAINER_USERNS.uidMappings[0];
+    const expected = 10000 >= hostID && 10000 < hostID + size ? 10000 - hostID : 65534;
     assert.equal(
       await inside(container, ["stat", "-c", "%u:%g", "/explicit/file"]),
       `${expected}:${expected}\n`,
