@@ -202,7 +202,7 @@ export function attach(
   try {
     moveMount(tree, "", targetFd.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, names);
   } catch (error) {
-    throw explainOtherNamespace(error, targetFd.fd, target, thread);
+    throw explainAttach(error, tree, targetFd.fd, target, thread);
   }
   try {
     setPropagation(tree, mount, names);
@@ -314,19 +314,37 @@ export function unmountFd(
 const PROC_ROOT = /^\/proc\/(\d+|self|thread-self)\/root(\/|$)/;
 
 /**
- * Explains an EINVAL from attaching on the main thread to a target of
- * another mount namespace (such as one under `/proc/PID/root`), which the
- * kernel refuses: says why, and what to use instead.
+ * Explains an EINVAL from move_mount(2): a directory onto a file or the
+ * reverse, or, on the main thread, a target of another mount namespace
+ * (such as one under `/proc/PID/root`), which the kernel refuses: says why,
+ * and what to use instead.
  */
-function explainOtherNamespace(
+function explainAttach(
   error: unknown,
+  tree: number,
   targetFd: number,
   target: WireTarget,
   thread: ThreadContext,
 ): unknown {
-  if (!(error instanceof MountError) || error.code !== "EINVAL" || thread.procFd !== undefined) {
+  if (!(error instanceof MountError) || error.code !== "EINVAL") return error;
+  const hint = (hint: string) =>
+    new MountError(error.op, {
+      errno: error.errno,
+      source: error.source,
+      target: error.target,
+      hint,
+      cause: error,
+    });
+  let kinds: string[];
+  try {
+    kinds = [kindOf(tree), kindOf(targetFd)];
+  } catch {
     return error;
   }
+  if (kinds[0] !== kinds[1]) {
+    return hint(`(the source is a ${kinds[0]} and the target a ${kinds[1]}: they must match)`);
+  }
+  if (thread.procFd !== undefined) return error;
   let ours: boolean;
   try {
     const id = fileInfo(targetFd).mountId;
@@ -339,13 +357,9 @@ function explainOtherNamespace(
   if (ours) return error;
   const path = typeof target === "string" ? target : String(target.root);
   const pid = PROC_ROOT.exec(path)?.[1] ?? "PID";
-  return new MountError(error.op, {
-    errno: error.errno,
-    source: error.source,
-    target: error.target,
-    hint: `(the target is in another mount namespace, where the kernel attaches nothing ` +
+  return hint(
+    `(the target is in another mount namespace, where the kernel attaches nothing ` +
       `from here; join it: openMountNamespace("/proc/${pid}/ns/mnt"), then its mountInto ` +
       `or attach with the target { root: "/", path })`,
-    cause: error,
-  });
+  );
 }

@@ -294,8 +294,9 @@ mountTest("seeded fuzz: only documented errors, and nothing leaks", async (fx) =
   handles.release();
   assert.deepEqual(newFds(before), [], `seed ${seed}: fds leaked`);
   assert.deepEqual(childPids(), []);
+  // Sources carry their flags and recAttr, so bad ones fail in mountFd too.
   assert.ok(
-    tally.ok > 200 && tally.TypeError > 500 && tally.MountError > 100,
+    tally.ok > 100 && tally.TypeError > 500 && tally.MountError > 100,
     JSON.stringify(tally),
   );
   console.log(`fuzz (seed ${seed}, ${MODE}): ${JSON.stringify(tally)}`);

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { mount } from "../ffi/syscalls.ts";
 import { openNamespace, type WorkerMountNamespace } from "../lib/mount_namespace.ts";
+import type { TestCalls } from "./_test_worker.ts";
 import {
   attachMountSource,
   Handles,
@@ -22,6 +23,8 @@ import { mountTest } from "./_mounts.ts";
 import { NamespaceHelper, threadsIn } from "./_namespace.ts";
 import { type Fixture, openFds, simpleMapping } from "./_util.ts";
 
+// Imported for its type, which also type-checks the module with the tests,
+// not later, when a Worker first loads it (slowly, on a busy machine).
 const TEST_WORKER = new URL("./_test_worker.ts", import.meta.url);
 
 /** A namespace whose Worker also answers the tests' own requests (see _test_worker.ts). */
@@ -350,7 +353,8 @@ for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMappin
       flags: MS_BIND | MS_RDONLY,
       propagationFlags: [MS_SHARED],
     });
-    await ns.request("fault", { faults: [["mount_setattr(MS_SHARED)", 5]] });
+    const fault: TestCalls["fault"] = { faults: [["mount_setattr(MS_SHARED)", 5]] };
+    await ns.request("fault", fault);
     await assert.rejects(ns.mountInto(mount, `${dir}/t1`, IN_NS), {
       name: "MountError",
       op: "mount_setattr(MS_SHARED)",
