@@ -30,7 +30,7 @@ import { Handles } from "./userns.ts";
  * ```ts
  * import { Handles, type MountNamespaceOptions } from "../mod.ts";
  * using handles = new Handles();
- * const options: MountNamespaceOptions = { handles, timeout: 5000 };
+ * const options: MountNamespaceOptions = { handles, timeout: 5000, closeTimeout: 2000 };
  * ```
  */
 export interface MountNamespaceOptions {
@@ -39,11 +39,13 @@ export interface MountNamespaceOptions {
    * default the namespace has a cache of its own, released on close.
    */
   handles?: Handles;
-  /**
-   * How long the Worker may take to start and join the namespace, and how
-   * long close() lets a call it is running finish, in ms (default 10000).
-   */
+  /** How long the Worker may take to start and join the namespace, in ms (default 10000). */
   timeout?: number;
+  /**
+   * How long close() lets a call the Worker is running finish, in ms
+   * (default 10000); past it, the call is rejected and its fds closed.
+   */
+  closeTimeout?: number;
 }
 
 /**
@@ -154,7 +156,7 @@ export interface MountNamespace {
   unmount(target: MountTarget, options?: UnmountOptions): Promise<void>;
   /**
    * Ends the Worker. Calls not yet started are rejected; one the Worker is
-   * running may finish within the timeout, so that an fd it opens is closed
+   * running may finish within `closeTimeout`, so that an fd it opens is closed
    * and an attach is reported as it turned out; past it, the call is
    * rejected and its fds closed. Calling it again returns the same promise.
    */
@@ -219,18 +221,20 @@ export async function openNamespace(
   workerUrl: URL,
 ): Promise<WorkerMountNamespace> {
   assertPath(nsPath, "nsPath");
-  const { timeout = DEFAULT_TIMEOUT } = options;
-  if (!(timeout > 0)) {
-    throw new TypeError(
-      `Invalid timeout: expected a positive number of ms, got ${describe(timeout)}`,
-    );
+  const { timeout = DEFAULT_TIMEOUT, closeTimeout = DEFAULT_TIMEOUT } = options;
+  for (const [name, value] of [["timeout", timeout], ["closeTimeout", closeTimeout]] as const) {
+    if (!(value > 0)) {
+      throw new TypeError(
+        `Invalid ${name}: expected a positive number of ms, got ${describe(value)}`,
+      );
+    }
   }
   if (options.handles !== undefined && !(options.handles instanceof Handles)) {
     throw new TypeError(`Invalid handles: expected a Handles, got ${describe(options.handles)}`);
   }
   using nsFd = openNamespaceFile(nsPath, "mnt");
   assertWorkerLoadable(workerUrl);
-  const ns = new WorkerMountNamespace(nsPath, workerUrl, options.handles, timeout);
+  const ns = new WorkerMountNamespace(nsPath, workerUrl, options.handles, closeTimeout);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const late = new Promise<never>((_, reject) => {
@@ -298,7 +302,8 @@ export class WorkerMountNamespace implements MountNamespace {
    * @param path The namespace file.
    * @param workerUrl The Worker's module.
    * @param handles The user namespace cache, or `undefined` for one of its own.
-   * @param timeout How long close() waits for a running call, in ms.
+   * @param timeout How long close() waits for a running call, and for the
+   * Worker's thread to end, in ms.
    */
   constructor(path: string, workerUrl: URL, handles: Handles | undefined, timeout: number) {
     this.path = path;

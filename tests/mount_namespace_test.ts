@@ -21,7 +21,7 @@ import {
 import { mountAt, mountsUnder, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { NamespaceHelper, threadsIn } from "./_namespace.ts";
-import { type Fixture, openFds, simpleMapping } from "./_util.ts";
+import { type Fixture, newFds, openFds, simpleMapping } from "./_util.ts";
 
 // Imported for its type, which also type-checks the module with the tests,
 // not later, when a Worker first loads it (slowly, on a busy machine).
@@ -30,7 +30,7 @@ const TEST_WORKER = new URL("./_test_worker.ts", import.meta.url);
 /** A namespace whose Worker also answers the tests' own requests (see _test_worker.ts). */
 function openTestNamespace(
   nsPath: string,
-  options: { timeout?: number } = {},
+  options: { closeTimeout?: number } = {},
 ): Promise<WorkerMountNamespace> {
   return openNamespace(nsPath, options, TEST_WORKER);
 }
@@ -468,3 +468,44 @@ mountTest("a request of an unknown kind is refused by the Worker", async (fx) =>
   });
   assert.equal(errnoValue("EIO"), 5);
 });
+
+mountTest(
+  "close() during a call blocked in the kernel settles it, and closes its fds",
+  async (fx) => {
+    await using helper = await startHelper(fx);
+    const dir = helper.dir;
+    const fifo = `${fx.dir}/block`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const before = openFds();
+    const ns = await openTestNamespace(helper.nsPath, { closeTimeout: 500 });
+    using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()), IN_NS);
+    await ns.request("blockNextAttach", { fifo } satisfies TestCalls["blockNextAttach"]);
+    // The attach blocks in the Worker, in an open of the FIFO; one more waits.
+    const blocked = assert.rejects(ns.attach(tree, `${dir}/t1`), {
+      name: "MountError",
+      op: "mount namespace worker",
+      message: /the mount namespace was closed while the call ran in its worker/,
+    });
+    const queued = assert.rejects(ns.attach(tree, `${dir}/t2`), {
+      message: /the mount namespace is closed/,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await ns.close();
+    const took = Date.now() - started;
+    await blocked;
+    await queued;
+    assert.ok(took >= 450 && took < 5000, `close() waited its timeout, not more: ${took} ms`);
+    tree.close();
+    // The call's copy of the source fd is closed. What is left is the blocked
+    // Worker runtime's own (its pipes and socket), until its thread ends.
+    const runtime = /^\d+ -> (pipe|socket):/;
+    assert.deepEqual(newFds(before).filter((fd) => !runtime.test(fd)), []);
+    // Unblock the Worker's thread: it ends, and takes the rest with it.
+    Deno.openSync(fifo, { write: true }).close();
+    for (let i = 0; i < 100 && threadsIn(helper.nsPath).length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(threadsIn(helper.nsPath), []);
+  },
+);
