@@ -82,7 +82,10 @@ export interface SpecMount {
  * - `idmap` and `ridmap` (recursive) id-map the mount, with the mount's own
  *   `uidMappings`/`gidMappings`, else the container's from `context`
  *   (`usernsPath` first); mappings on the mount id-map it even without them;
- * - `type: "bind"`, `bind` and `rbind` make a bind mount;
+ *   crun's `idmap=uids=0-1-10#10-11-10;gids=0-100-10` gives mappings of its
+ *   own (with `@`, relative to the container's);
+ * - `type: "bind"`, `bind` and `rbind` make a bind mount; a relative bind
+ *   source is joined to `context.cwd` and cleaned, as runc's `filepath.Join`;
  * - unknown options go to `data`, comma-joined.
  *
  * It converts; {@linkcode validateMount} checks the result.
@@ -129,9 +132,19 @@ export function mountFromSpec(spec: SpecMount, context: SpecContext = {}): Mount
     assertPath(option, `spec.options[${i}]`);
     const known = Object.hasOwn(MOUNT_OPTIONS, option) ? MOUNT_OPTIONS[option] : undefined;
     switch (known?.kind) {
-      case undefined:
-        data.push(option);
+      case undefined: {
+        // crun's form with mappings of its own: idmap=uids=0-1-10#10-11-10;gids=...
+        const custom = /^(r?idmap)=(.*)$/.exec(option);
+        if (custom === null) {
+          data.push(option);
+          break;
+        }
+        idMapping = {
+          recursive: custom[1] === "ridmap",
+          ...parseCrunMappings(custom[2], `spec.options[${i}]`, context),
+        };
         break;
+      }
       case "flag":
         if (known.clear) {
           flags &= ~known.bits;
@@ -169,7 +182,7 @@ export function mountFromSpec(spec: SpecMount, context: SpecContext = {}): Mount
   let source = spec.source ?? "";
   if (bind && context.cwd !== undefined && !source.startsWith("/")) {
     assertPath(context.cwd, "context.cwd");
-    source = `${context.cwd.replace(/\/+$/, "")}/${source}`;
+    source = cleanPath(`${context.cwd}/${source}`);
   }
 
   if (spec.uidMappings !== undefined || spec.gidMappings !== undefined) {
@@ -213,4 +226,70 @@ function copyMapping(idMapping: MountIDMapping): MountIDMapping {
     copy.gidMappings = copyIDMaps(idMapping.gidMappings, "context.gidMappings");
   }
   return copy;
+}
+
+/**
+ * A path cleaned as Go's `filepath.Clean` does, as runc joins a relative
+ * bind source to the bundle: no empty or `.` components, `..` resolved
+ * lexically (never above `/`).
+ */
+function cleanPath(path: string): string {
+  const absolute = path.startsWith("/");
+  const names: string[] = [];
+  for (const name of path.split("/")) {
+    if (name === "" || name === ".") continue;
+    if (name === ".." && names.length > 0 && names[names.length - 1] !== "..") names.pop();
+    else if (name !== ".." || !absolute) names.push(name);
+  }
+  const joined = names.join("/");
+  return absolute ? `/${joined}` : joined || ".";
+}
+
+const CRUN_RANGE = /^(@?)(\d+)-(\d+)-(\d+)$/;
+
+/**
+ * Parses crun's mappings of an `idmap=` option (crun(1), "idmap mount
+ * options"): `uids=0-1-10#10-11-10;gids=0-100-10`, each range
+ * `containerID-hostID-size`; with a leading `@`, the host id is relative to
+ * the container's user namespace, as crun reads it: the container id is
+ * moved by the offset (`hostID - containerID`) of the container's range that
+ * holds it.
+ */
+function parseCrunMappings(
+  text: string,
+  field: string,
+  context: SpecContext,
+): { uidMappings?: IDMap[]; gidMappings?: IDMap[] } {
+  const result: { uidMappings?: IDMap[]; gidMappings?: IDMap[] } = {};
+  for (const part of text.split(";")) {
+    const match = /^(uids|gids)=(.+)$/.exec(part);
+    if (match === null) {
+      throw new TypeError(
+        `Invalid ${field}: expected uids=...;gids=... after idmap=, got ${JSON.stringify(part)}`,
+      );
+    }
+    const [, kind, list] = match;
+    const own = kind === "uids" ? context.uidMappings : context.gidMappings;
+    const key = kind === "uids" ? "uidMappings" : "gidMappings";
+    result[key] = list.split("#").map((range) => {
+      const parts = CRUN_RANGE.exec(range);
+      if (parts === null) {
+        throw new TypeError(
+          `Invalid ${field}: expected ${kind} ranges as [@]containerID-hostID-size, ` +
+            `got ${JSON.stringify(range)}`,
+        );
+      }
+      const [containerID, hostID, size] = parts.slice(2).map(Number);
+      if (parts[1] === "") return { containerID, hostID, size };
+      const holder = own?.find((m) => hostID >= m.containerID && hostID < m.containerID + m.size);
+      if (holder === undefined) {
+        throw new TypeError(
+          `Invalid ${field}: ${range} is relative to the container's ${kind}, but its ` +
+            `mappings ${own ? "hold no id " + hostID : "are not given"}`,
+        );
+      }
+      return { containerID, hostID: hostID + holder.hostID - holder.containerID, size };
+    });
+  }
+  return result;
 }

@@ -64,7 +64,12 @@ export function validateMount(mount: Mount, context: SpecContext = {}): void {
     throw invalid(mount, `mount destination ${mount.destination} is not absolute`);
   }
   if (isBind(mount) && mount.data) {
-    throw invalid(mount, "bind mounts cannot have any filesystem-specific options applied");
+    const unknown = mount.data.split(",").map((option) => JSON.stringify(option)).join(", ");
+    throw invalid(
+      mount,
+      `bind mounts cannot have any filesystem-specific options applied: ${unknown} ` +
+        "(not a known mount option)",
+    );
   }
   const recAttr = mount.recAttr;
   if (recAttr && ((recAttr.attrSet | recAttr.attrClr) & MOUNT_ATTR_IDMAP) !== 0) {

@@ -289,3 +289,56 @@ Deno.test("malformed spec mounts are TypeErrors naming the field", () => {
     assert.throws(() => mountFromSpec(spec as SpecMount), { name: "TypeError", message });
   }
 });
+
+Deno.test("relative bind sources are joined and cleaned, as runc's filepath.Join", () => {
+  const source = (cwd: string, rel: string) =>
+    mountFromSpec({ destination: "/d", source: rel, options: ["bind"] }, { cwd }).source;
+  assert.equal(source("/bundle", "./data//sub/"), "/bundle/data/sub");
+  assert.equal(source("/bundle/", "../other/./x"), "/other/x");
+  assert.equal(source("/b", "../../../../etc"), "/etc");
+  assert.equal(source("/b", "."), "/b");
+});
+
+Deno.test("crun's idmap=uids=...;gids=... gives the mount mappings of its own", async (t) => {
+  const spec = (option: string): SpecMount => ({
+    destination: "/d",
+    type: "bind",
+    source: "/s",
+    options: ["rbind", option],
+  });
+  await t.step("absolute ranges, several with #", () => {
+    const mount = mountFromSpec(spec("idmap=uids=0-1-10#10-11-10;gids=0-100-10"));
+    assert.deepEqual(mount.idMapping, {
+      recursive: false,
+      uidMappings: [
+        { containerID: 0, hostID: 1, size: 10 },
+        { containerID: 10, hostID: 11, size: 10 },
+      ],
+      gidMappings: [{ containerID: 0, hostID: 100, size: 10 }],
+    });
+    assert.equal(mountFromSpec(spec("ridmap=uids=0-1-1;gids=0-1-1")).idMapping?.recursive, true);
+  });
+  await t.step("@ is relative to the container's user namespace (crun(1)'s example)", () => {
+    const context = {
+      uidMappings: [
+        { containerID: 0, hostID: 0, size: 1 },
+        { containerID: 1, hostID: 2, size: 1000 },
+      ],
+      gidMappings: [{ containerID: 0, hostID: 5000, size: 100 }],
+    };
+    const mount = mountFromSpec(spec("idmap=uids=@1-3-10;gids=@0-0-1"), context);
+    assert.deepEqual(mount.idMapping?.uidMappings, [{ containerID: 1, hostID: 4, size: 10 }]);
+    assert.deepEqual(mount.idMapping?.gidMappings, [{ containerID: 0, hostID: 5000, size: 1 }]);
+  });
+  await t.step("bad forms are TypeErrors naming the option", () => {
+    for (
+      const [option, message] of [
+        ["idmap=uids=0-1", /options\[1\]: expected uids ranges as \[@\]containerID-hostID-size/],
+        ["idmap=users=0-1-1", /options\[1\]: expected uids=\.\.\.;gids=\.\.\. after idmap=/],
+        ["idmap=uids=@5-5-1", /relative to the container's uids, but its mappings are not given/],
+      ] as const
+    ) {
+      assert.throws(() => mountFromSpec(spec(option)), { name: "TypeError", message });
+    }
+  });
+});

@@ -4,6 +4,7 @@ import {
   MOUNT_ATTR_IDMAP,
   MOUNT_ATTR_RDONLY,
   MountError,
+  mountFromSpec,
   MS_BIND,
   MS_REC,
   validateMount,
@@ -116,10 +117,18 @@ Deno.test("mapping sanity the kernel would reject later", async (t) => {
   }
 });
 
-Deno.test("bind mounts can't carry filesystem data", () => {
+Deno.test("bind mounts can't carry filesystem data, and the unknown options are named", () => {
   rejects(
     bind({ data: "size=1m" }),
-    "bind mounts cannot have any filesystem-specific options applied",
+    'bind mounts cannot have any filesystem-specific options applied: "size=1m" ' +
+      "(not a known mount option)",
+  );
+  // A typo of "rbind" is no known option, so it lands in data.
+  const typo = mountFromSpec({ destination: "/d", type: "bind", source: "/s", options: ["rbnd"] });
+  rejects(
+    typo,
+    'bind mounts cannot have any filesystem-specific options applied: "rbnd" ' +
+      "(not a known mount option)",
   );
 });
 
