@@ -16,6 +16,10 @@ import type { SpecContext } from "./spec.ts";
 
 /** The most entries a `uid_map` or `gid_map` may hold (Linux 4.15 and later). */
 const MAX_ID_MAP_ENTRIES = 340;
+/** The kernel takes a map's text in one write of less than a page. */
+const MAX_MAP_TEXT = 4095;
+/** The longest line a range can take: three 10-digit numbers, 2 spaces, a newline. */
+const MAX_LINE = 33;
 const ID_LIMIT = 2 ** 32;
 
 /**
@@ -205,7 +209,8 @@ function checkOverlap(maps: IDMap[], field: string, side: keyof IDMap): void {
 /**
  * Checks a list of id ranges as the kernel checks a `uid_map` write: 1 to 340
  * entries of integer ids below 2^32 - 1, sizes of at least 1, `id + size`
- * below 2^32, and no two ranges overlapping on either side.
+ * below 2^32, no two ranges overlapping on either side, and less than a
+ * page (4 KiB) of text.
  *
  * @param maps The list.
  * @param field Its name, for the error message, such as
@@ -229,6 +234,18 @@ export function checkIDMaps(maps: unknown, field: string): IDMap[] {
   const checked = maps as IDMap[];
   checkOverlap(checked, field, "containerID");
   checkOverlap(checked, field, "hostID");
+  if (checked.length * MAX_LINE > MAX_MAP_TEXT) {
+    const bytes = checked.reduce(
+      (n, m) => n + `${m.containerID} ${m.hostID} ${m.size}\n`.length,
+      0,
+    );
+    if (bytes > MAX_MAP_TEXT) {
+      throw new TypeError(
+        `Invalid ${field}: the kernel takes at most ${MAX_MAP_TEXT} bytes of map text, ` +
+          `these ${checked.length} entries make ${bytes}`,
+      );
+    }
+  }
   return checked;
 }
 

@@ -181,3 +181,15 @@ Deno.test({
     await assert.rejects(getUserNamespaceMappings("/proc/1/ns/user\0"), { name: "TypeError" });
   },
 });
+
+Deno.test("checkIDMaps() refuses map text over the kernel's 4 KiB, before any write", () => {
+  // 340 entries of large ids: within the entry limit, over the text limit.
+  const big = Array.from({ length: 340 }, (_, i) => one(4000000000 + i * 10, 100000000 + i, 1));
+  assert.throws(() => checkIDMaps(big, "m"), {
+    name: "TypeError",
+    message:
+      /^Invalid m: the kernel takes at most 4095 bytes of map text, these 340 entries make \d+$/,
+  });
+  // The same count of small ids fits.
+  checkIDMaps(Array.from({ length: 340 }, (_, i) => one(i, 1000 + i, 1)), "m");
+});
