@@ -13,7 +13,7 @@
 
 import { AT_FDCWD, CLONE_FS, CLONE_NEWNS } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
-import { setFaultHook } from "../ffi/seam.ts";
+import { replaceSymbols, type Symbols } from "../ffi/libc.ts";
 import { readlinkAt, setns, unshare } from "../ffi/syscalls.ts";
 import { attachFd, useProcDir } from "./attach.ts";
 import type { Mount } from "./mount.ts";
@@ -33,8 +33,9 @@ export type WorkerRequest =
     target: string;
     complete: boolean;
   }
-  // Test seam: fail the next calls of these ops with these errnos.
-  | { kind: "fault"; faults: [string, number][] }
+  // Test seam: fail the next call of each libc symbol (a mount(2) whose flags
+  // include these, if given) with this errno.
+  | { kind: "fault"; faults: [symbol: string, errno: number, mountFlags?: number][] }
   // Test seam: die of an uncaught error.
   | { kind: "crash" };
 
@@ -73,6 +74,8 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 let joined = false;
+/** Test seam: the faulting symbol table a "fault" request installed. */
+let faulting: Disposable | undefined;
 
 function handle(request: WorkerRequest): Omit<WorkerReply & { ok: true }, "id" | "ok"> {
   switch (request.kind) {
@@ -111,13 +114,24 @@ function handle(request: WorkerRequest): Omit<WorkerReply & { ok: true }, "id" |
     }
     case "fault": {
       const faults = [...request.faults];
-      setFaultHook(
-        faults.length === 0 ? undefined : (op) => {
-          const i = faults.findIndex(([name]) => name === op);
-          if (i < 0) return undefined;
-          return faults.splice(i, 1)[0][1];
-        },
-      );
+      faulting?.[Symbol.dispose]();
+      faulting = faults.length === 0 ? undefined : replaceSymbols((loaded) => {
+        const location = loaded.__errno_location();
+        const errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location!, 4));
+        const table: Record<string, unknown> = { ...loaded };
+        for (const [symbol] of faults) {
+          const real = loaded[symbol as keyof Symbols] as (...args: unknown[]) => unknown;
+          table[symbol] = (...args: unknown[]) => {
+            const i = faults.findIndex(([name, , flags = 0]) =>
+              name === symbol && (Number(args[3]) & flags) === flags
+            );
+            if (i < 0) return real(...args);
+            errnoView[0] = faults.splice(i, 1)[0][1];
+            return -1;
+          };
+        }
+        return table as Symbols;
+      });
       return {};
     }
     case "crash":

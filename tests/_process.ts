@@ -5,7 +5,7 @@
  * @module
  */
 
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 
 /**
  * Runs `fn` with PATH holding only a directory of fake programs.

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { errnoValue } from "../ffi/errno.ts";
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { attachMountSource, Handles, MountError, mountFd, MS_BIND, MS_REC } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { errnoValue } from "../ffi/errno.ts";
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { mount } from "../ffi/syscalls.ts";
 import {
   type Mount,

@@ -331,7 +331,7 @@ for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMappin
       flags: MS_BIND | MS_RDONLY,
       propagationFlags: [MS_SHARED],
     });
-    await sendWorkerRequest(ns, { kind: "fault", faults: [["mount(MS_SHARED)", 5]] });
+    await sendWorkerRequest(ns, { kind: "fault", faults: [["mount", 5, MS_SHARED]] });
     await assert.rejects(ns.mountInto(mount, `${dir}/t1`), {
       name: "MountError",
       op: "mount(MS_SHARED)",
