@@ -260,5 +260,17 @@ export const CLONE_FS = 0x200;
 export const CLONE_NEWUSER = 0x10000000;
 /** The `CLONE_NEWNS` (mount) namespace type. */
 export const CLONE_NEWNS = 0x20000;
+/** The `CLONE_NEWPID` namespace type. */
+export const CLONE_NEWPID = 0x20000000;
+/** The `CLONE_NEWNET` (network) namespace type. */
+export const CLONE_NEWNET = 0x40000000;
+/** The `CLONE_NEWIPC` namespace type. */
+export const CLONE_NEWIPC = 0x8000000;
+/** The `CLONE_NEWUTS` namespace type. */
+export const CLONE_NEWUTS = 0x4000000;
+/** The `CLONE_NEWCGROUP` namespace type. */
+export const CLONE_NEWCGROUP = 0x2000000;
+/** The `CLONE_NEWTIME` namespace type (Linux 5.6). */
+export const CLONE_NEWTIME = 0x80;
 /** ioctl(2) request on an nsfs fd that returns its namespace type. */
 export const NS_GET_NSTYPE = 0xb703;

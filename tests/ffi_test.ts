@@ -478,3 +478,28 @@ Deno.test(`the architecture-dependent O_* flags are this kernel's (${Deno.build.
     message: /^Unsupported architecture: riscv64 \(/,
   });
 });
+
+Deno.test("MountError.withHint() keeps the op, errno, paths and reason, and wraps the error", () => {
+  const error = new MountError("write", { errno: 1, target: "uid_map" });
+  const hinted = error.withHint('(writing "0 1000 1")');
+  assert.ok(hinted instanceof MountError);
+  assert.equal(
+    hinted.message,
+    'write dst=uid_map: EPERM: Operation not permitted (writing "0 1000 1")',
+  );
+  assert.equal(hinted.op, "write");
+  assert.equal(hinted.code, "EPERM");
+  assert.equal(hinted.errno, 1);
+  assert.equal(hinted.target, "uid_map");
+  assert.equal(hinted.source, undefined);
+  assert.equal(hinted.cause, error);
+  // Another hint goes after the first; other paths replace the old ones.
+  const twice = hinted.withHint("(again)", { target: "/proc/1/uid_map", source: "/s" });
+  assert.equal(
+    twice.message,
+    'write src=/s, dst=/proc/1/uid_map: EPERM: Operation not permitted (writing "0 1000 1") (again)',
+  );
+  // A reason that is no errno is kept too.
+  const short = new MountError("write", { target: "f", detail: "short write: 1 of 2 bytes" });
+  assert.equal(short.withHint("(hint)").message, "write dst=f: short write: 1 of 2 bytes (hint)");
+});

@@ -144,7 +144,7 @@ mountTest("bad namespace paths and types are clear errors", async (fx) => {
     name: "MountError",
     op: "open mntns",
     message: `open mntns src=/proc/${helper.pid}/ns/user: not a mount namespace ` +
-      "(namespace type 0x10000000)",
+      "(namespace type: user)",
   });
   const file = fx.file("file");
   await assert.rejects(openMountNamespace(file), {
