@@ -209,12 +209,6 @@ function load(call: string): Symbols {
  * @throws {PermissionError} Without `--allow-ffi`: a `Deno.errors.NotCapable`
  * that names the flag and the call.
  * @throws {Error} On an architecture other than x86_64 and aarch64.
- *
- * @example Call a symbol directly
- * ```ts
- * import { libc } from "./libc.ts";
- * libc("close").close(-1);
- * ```
  */
 export function libc(call: string): Libc {
   return table ??= bind(loaded ??= load(call));
@@ -229,12 +223,6 @@ export function libc(call: string): Libc {
  *
  * @param replace Makes the replacement from the loaded symbols.
  * @returns A handle that puts back the table in use before.
- *
- * @example Take the syscall(2) path of the new mount API
- * ```ts
- * import { replaceSymbols } from "./libc.ts";
- * using _ = replaceSymbols((loaded) => ({ ...loaded, open_tree: null }));
- * ```
  */
 export function replaceSymbols(replace: (loaded: Symbols) => Symbols): Disposable {
   const previous = table;
@@ -252,12 +240,6 @@ export function replaceSymbols(replace: (loaded: Symbols) => Symbols): Disposabl
  * anything allocates.
  *
  * @returns The current errno.
- *
- * @example Read errno after a failed call
- * ```ts
- * import { errno, libc } from "./libc.ts";
- * if (libc("close").close(-1) < 0) console.log(errno()); // 9 (EBADF)
- * ```
  */
 export function errno(): number {
   return errnoView![0];

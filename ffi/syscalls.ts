@@ -60,16 +60,6 @@ function check(result: number, op: string, source?: string, target?: string): nu
  * `"mount.source"`.
  * @throws {TypeError} If `value` is not a string, or holds a NUL byte, which
  * C would silently cut short.
- *
- * @example Reject a NUL byte
- * ```ts
- * import { assertPath } from "./syscalls.ts";
- * try {
- *   assertPath("/data\0/etc", "mount.source");
- * } catch (error) {
- *   console.log((error as TypeError).message);
- * }
- * ```
  */
 export function assertPath(value: unknown, what: string): asserts value is string {
   if (typeof value !== "string") {
@@ -91,12 +81,6 @@ export function assertPath(value: unknown, what: string): asserts value is strin
  * @param what What the path is, for the error message.
  * @returns The bytes, ending in NUL.
  * @throws {TypeError} As {@linkcode assertPath} does.
- *
- * @example Encode a path
- * ```ts
- * import { cString } from "./syscalls.ts";
- * cString("/mnt", "target"); // Uint8Array [47, 109, 110, 116, 0]
- * ```
  */
 export function cString(value: string, what: string): Uint8Array<ArrayBuffer> {
   assertPath(value, what);
@@ -155,13 +139,6 @@ export interface PathNames {
  * @param flags `O_*` flags; `O_CLOEXEC` is added.
  * @returns The new fd.
  * @throws {MountError} With op `"open"` if the call fails.
- *
- * @example Open a path
- * ```ts
- * import { open, close } from "./syscalls.ts";
- * import { O_PATH } from "./constants.ts";
- * close(open("/", O_PATH));
- * ```
  */
 export function open(path: string, flags: number): number {
   const cpath = tempCString(path, "path");
@@ -177,15 +154,6 @@ export function open(path: string, flags: number): number {
  * @param mode The permission bits of a file that `O_CREAT` creates.
  * @returns The new fd.
  * @throws {MountError} With op `"open"` if the call fails.
- *
- * @example Open a file of a process through its /proc directory
- * ```ts
- * import { close, open, openAt } from "./syscalls.ts";
- * import { O_DIRECTORY, O_PATH, O_RDONLY } from "./constants.ts";
- * const proc = open("/proc/self", O_PATH | O_DIRECTORY);
- * close(openAt(proc, "ns/user", O_RDONLY));
- * close(proc);
- * ```
  */
 export function openAt(dirfd: number, path: string, flags: number, mode: number = 0): number {
   const cpath = tempCString(path, "path");
@@ -211,15 +179,6 @@ const HOW_SIZE = BigInt(howBytes.length);
  * @throws {MountError} With op `"openat2"`: code `ENOSYS` before Linux 5.6,
  * `ENOSYS` or `EPERM` from a seccomp filter that refuses it, `EXDEV` or
  * `ELOOP` when `resolve` forbids the way the path goes.
- *
- * @example Open a path inside a root, as if it were "/"
- * ```ts
- * import { close, open, openat2 } from "./syscalls.ts";
- * import { O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } from "./constants.ts";
- * const root = open("/srv/rootfs", O_PATH);
- * close(openat2(root, "/etc/../data", O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
- * close(root);
- * ```
  */
 export function openat2(dirfd: number, path: string, flags: number, resolve: number): number {
   const cpath = tempCString(path, "path");
@@ -236,15 +195,6 @@ export function openat2(dirfd: number, path: string, flags: number, resolve: num
  * @param mode Its permission bits, less the umask.
  * @throws {MountError} With op `"mkdirat"`, naming `path` as the target:
  * `EEXIST` if something is there already.
- *
- * @example Make a mount point inside a root
- * ```ts
- * import { close, mkdirat, open } from "./syscalls.ts";
- * import { O_DIRECTORY, O_PATH } from "./constants.ts";
- * const root = open("/srv/rootfs", O_PATH | O_DIRECTORY);
- * mkdirat(root, "data", 0o755);
- * close(root);
- * ```
  */
 export function mkdirat(dirfd: number, path: string, mode: number): void {
   const cpath = tempCString(path, "path");
@@ -256,12 +206,6 @@ export function mkdirat(dirfd: number, path: string, mode: number): void {
  *
  * @param fd The fd to close.
  * @returns 0, or the errno of a failed close (EBADF for a stale fd).
- *
- * @example Close an fd
- * ```ts
- * import { close } from "./syscalls.ts";
- * close(42);
- * ```
  */
 export function close(fd: number): number {
   return libc("close").close(fd) < 0 ? errno() : 0;
@@ -273,12 +217,6 @@ export function close(fd: number): number {
  * @param fd The fd to duplicate.
  * @returns The new close-on-exec fd.
  * @throws {MountError} With op `"fcntl(F_DUPFD_CLOEXEC)"` if the call fails.
- *
- * @example Duplicate an fd
- * ```ts
- * import { dupCloexec } from "./syscalls.ts";
- * const copy = dupCloexec(0);
- * ```
  */
 export function dupCloexec(fd: number): number {
   const op = "fcntl(F_DUPFD_CLOEXEC)";
@@ -293,13 +231,6 @@ export function dupCloexec(fd: number): number {
  * @returns A `CLONE_NEW*` value.
  * @throws {MountError} With op `"ioctl(NS_GET_NSTYPE)"`; ENOTTY means the fd
  * is not a namespace.
- *
- * @example Check a user namespace fd
- * ```ts
- * import { namespaceType, open } from "./syscalls.ts";
- * import { CLONE_NEWUSER } from "./constants.ts";
- * const isUserns = namespaceType(open("/proc/self/ns/user", 0), "") === CLONE_NEWUSER;
- * ```
  */
 export function namespaceType(fd: number, path: string): number {
   const op = "ioctl(NS_GET_NSTYPE)";
@@ -315,12 +246,6 @@ export function namespaceType(fd: number, path: string): number {
  * @param dirfd The directory `path` is relative to (default `AT_FDCWD`).
  * @throws {MountError} With op `"write"` (or `"open"`), naming the file in
  * `target`, if the kernel refuses the write or writes it short.
- *
- * @example Deny setgroups in a helper's user namespace
- * ```ts
- * import { writeOnce } from "./syscalls.ts";
- * writeOnce("/proc/1234/setgroups", "deny");
- * ```
  */
 export function writeOnce(path: string, text: string, dirfd: number = AT_FDCWD): void {
   const cpath = tempCString(path, "path");
@@ -348,12 +273,6 @@ export function writeOnce(path: string, text: string, dirfd: number = AT_FDCWD):
  * @param path The file.
  * @returns Its text.
  * @throws {MountError} With op `"open"` or `"read"` if the kernel refuses.
- *
- * @example Read this process's uid map
- * ```ts
- * import { readText } from "./syscalls.ts";
- * console.log(readText("/proc/self/uid_map"));
- * ```
  */
 export function readText(path: string): string {
   const fd = open(path, O_RDONLY);
@@ -375,12 +294,6 @@ export function readText(path: string): string {
  * geteuid(2): the effective uid, without `--allow-sys`.
  *
  * @returns The effective uid in this process's user namespace.
- *
- * @example Am I root?
- * ```ts
- * import { geteuid } from "./syscalls.ts";
- * console.log(geteuid() === 0);
- * ```
  */
 export function geteuid(): number {
   return libc("geteuid").geteuid();
@@ -397,12 +310,6 @@ export function geteuid(): number {
  * @param names The op and paths to name in an error, when `source` is a
  * `/proc/self/fd/N` stand-in.
  * @throws {MountError} With op `"mount"` (or `names.op`) if the call fails.
- *
- * @example Mount a tmpfs
- * ```ts
- * import { mount } from "./syscalls.ts";
- * mount("tmpfs", "/mnt", "tmpfs", 0, "size=1m");
- * ```
  */
 export function mount(
   source: string | null,
@@ -430,13 +337,6 @@ export function mount(
  * @param target The mount point.
  * @param flags `MNT_*` flags, such as `MNT_DETACH`, and `UMOUNT_NOFOLLOW`.
  * @throws {MountError} With op `"umount2"` if the call fails.
- *
- * @example Detach a mount
- * ```ts
- * import { umount2 } from "./syscalls.ts";
- * import { MNT_DETACH } from "./constants.ts";
- * umount2("/mnt", MNT_DETACH);
- * ```
  */
 export function umount2(target: string, flags: number): void {
   const ctarget = cString(target, "unmount target");
@@ -449,13 +349,6 @@ export function umount2(target: string, flags: number): void {
  *
  * @param flags `CLONE_*` flags.
  * @throws {MountError} With op `"unshare(CLONE_FS)"` (or `"unshare"`).
- *
- * @example Give this thread its own filesystem context
- * ```ts
- * import { unshare } from "./syscalls.ts";
- * import { CLONE_FS } from "./constants.ts";
- * unshare(CLONE_FS);
- * ```
  */
 export function unshare(flags: number): void {
   const op = flags === CLONE_FS ? "unshare(CLONE_FS)" : "unshare";
@@ -471,14 +364,6 @@ export function unshare(flags: number): void {
  * @throws {MountError} With op `"setns(CLONE_NEWNS)"` (or `"setns"`): EPERM
  * without `CAP_SYS_ADMIN` over the namespace's owner, EINVAL for another type
  * or a thread that shares its filesystem context.
- *
- * @example Join another mount namespace (from a thread of its own)
- * ```ts
- * import { open, setns, unshare } from "./syscalls.ts";
- * import { CLONE_FS, CLONE_NEWNS, O_RDONLY } from "./constants.ts";
- * unshare(CLONE_FS);
- * setns(open("/proc/1234/ns/mnt", O_RDONLY), CLONE_NEWNS, "/proc/1234/ns/mnt");
- * ```
  */
 export function setns(fd: number, nstype: number, path: string): void {
   const op = nstype === CLONE_NEWNS ? "setns(CLONE_NEWNS)" : "setns";
@@ -490,12 +375,6 @@ export function setns(fd: number, nstype: number, path: string): void {
  *
  * @param path The new cwd.
  * @throws {MountError} With op `"chdir"`.
- *
- * @example Go to the root
- * ```ts
- * import { chdir } from "./syscalls.ts";
- * chdir("/");
- * ```
  */
 export function chdir(path: string): void {
   const cpath = cString(path, "path");
@@ -509,13 +388,6 @@ export function chdir(path: string): void {
  * @param fd An fd of a directory (`O_PATH` will do).
  * @param path What the fd is, for the message.
  * @throws {MountError} With op `"fchdir"`.
- *
- * @example Resolve relative paths from a saved directory
- * ```ts
- * import { fchdir, open } from "./syscalls.ts";
- * import { O_PATH } from "./constants.ts";
- * fchdir(open("/proc", O_PATH), "/proc");
- * ```
  */
 export function fchdir(fd: number, path?: string): void {
   check(libc("fchdir").fchdir(fd), "fchdir", undefined, path);
@@ -529,13 +401,6 @@ export function fchdir(fd: number, path?: string): void {
  * @param path The link.
  * @returns Its target.
  * @throws {MountError} With op `"readlinkat"`.
- *
- * @example Name this thread's mount namespace
- * ```ts
- * import { readlinkAt } from "./syscalls.ts";
- * import { AT_FDCWD } from "./constants.ts";
- * readlinkAt(AT_FDCWD, "/proc/thread-self/ns/mnt"); // "mnt:[4026531841]"
- * ```
  */
 export function readlinkAt(dirfd: number, path: string): string {
   const cpath = cString(path, "path");
@@ -567,13 +432,6 @@ function fstatfs(fd: number, names: PathNames): BigUint64Array {
  * @param names The paths to name in an error.
  * @returns The `ST_*` flags of the mount.
  * @throws {MountError} With op `"fstatfs"`.
- *
- * @example Is a mount read-only?
- * ```ts
- * import { fstatfsFlags, open } from "./syscalls.ts";
- * import { O_PATH, ST_RDONLY } from "./constants.ts";
- * const readOnly = (fstatfsFlags(open("/usr", O_PATH)) & ST_RDONLY) !== 0;
- * ```
  */
 export function fstatfsFlags(fd: number, names: PathNames = {}): number {
   return Number(fstatfs(fd, names)[10]);
@@ -586,13 +444,6 @@ export function fstatfsFlags(fd: number, names: PathNames = {}): number {
  * @param names The paths to name in an error.
  * @returns The magic number, such as `PROC_SUPER_MAGIC`.
  * @throws {MountError} With op `"fstatfs"`.
- *
- * @example Is this a real procfs?
- * ```ts
- * import { fstatfsType, open } from "./syscalls.ts";
- * import { O_PATH, PROC_SUPER_MAGIC } from "./constants.ts";
- * const isProc = fstatfsType(open("/proc", O_PATH)) === PROC_SUPER_MAGIC;
- * ```
  */
 export function fstatfsType(fd: number, names: PathNames = {}): number {
   return Number(fstatfs(fd, names)[0]);
@@ -624,13 +475,6 @@ export interface FileInfo {
  * `AT_EMPTY_PATH`).
  * @returns The file's mode and mount id.
  * @throws {MountError} With op `"statx"`.
- *
- * @example Is an fd a directory?
- * ```ts
- * import { fileInfo, open } from "./syscalls.ts";
- * import { O_PATH, S_IFDIR, S_IFMT } from "./constants.ts";
- * const isDirectory = (fileInfo(open("/srv", O_PATH)).mode & S_IFMT) === S_IFDIR;
- * ```
  */
 export function fileInfo(fd: number, path: string = "", flags: number = AT_EMPTY_PATH): FileInfo {
   const cpath = tempCString(path, "path");
@@ -655,13 +499,6 @@ export function fileInfo(fd: number, path: string = "", flags: number = AT_EMPTY
  * @returns The new fd: a detached mount with `OPEN_TREE_CLONE`.
  * @throws {MountError} With op `"open_tree(OPEN_TREE_CLONE)"` (or
  * `"open_tree"`) if the call fails.
- *
- * @example Clone a tree
- * ```ts
- * import { openTree } from "./syscalls.ts";
- * import { AT_FDCWD, OPEN_TREE_CLONE } from "./constants.ts";
- * const fd = openTree(AT_FDCWD, "/data", OPEN_TREE_CLONE);
- * ```
  */
 export function openTree(dirfd: number, path: string, flags: number): number {
   const op = flags & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
@@ -679,14 +516,6 @@ export function openTree(dirfd: number, path: string, flags: number): number {
  * @param flags `MOVE_MOUNT_*` flags.
  * @param names The paths to name in an error.
  * @throws {MountError} With op `"move_mount"` if the call fails.
- *
- * @example Attach a detached mount
- * ```ts
- * import { moveMount, openTree } from "./syscalls.ts";
- * import { AT_FDCWD, MOVE_MOUNT_F_EMPTY_PATH, OPEN_TREE_CLONE } from "./constants.ts";
- * const fd = openTree(AT_FDCWD, "/srv/data", OPEN_TREE_CLONE);
- * moveMount(fd, "", AT_FDCWD, "/mnt", MOVE_MOUNT_F_EMPTY_PATH);
- * ```
  */
 export function moveMount(
   fromDirfd: number,
@@ -735,14 +564,6 @@ const ATTR_SIZE = BigInt(MOUNT_ATTR_SIZE_VER0);
  * @param names The op and paths to name in an error.
  * @throws {MountError} With op `"mount_setattr"` (`"mount_setattr(MOUNT_ATTR_IDMAP)"`
  * for an id mapping, or `names.op`) if the call fails.
- *
- * @example Make a detached mount read-only
- * ```ts
- * import { mountSetattr, openTree } from "./syscalls.ts";
- * import { AT_EMPTY_PATH, AT_FDCWD, MOUNT_ATTR_RDONLY, OPEN_TREE_CLONE } from "./constants.ts";
- * const fd = openTree(AT_FDCWD, "/srv/data", OPEN_TREE_CLONE);
- * mountSetattr(fd, "", AT_EMPTY_PATH, { attrSet: MOUNT_ATTR_RDONLY });
- * ```
  */
 export function mountSetattr(
   dirfd: number,
