@@ -1,6 +1,7 @@
 /**
  * Fault injection: every syscall and spawn of mountFd, Handles.get and
- * attachMountSource fails in turn, one at a time, through the seam in ffi/.
+ * attachMountSource fails in turn, one at a time, through a faulting libc symbol
+ * table and the spawn hook (tests/_faults.ts).
  * After each failure, fds and processes are as they were, and the error names
  * the failing op and errno.
  */
