@@ -503,7 +503,7 @@ export function fileInfo(fd: number, path: string = "", flags: number = AT_EMPTY
 export function openTree(dirfd: number, path: string, flags: number): number {
   const op = flags & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
   const cpath = tempCString(path, "path");
-  return check(libc(op).open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC), op, path);
+  return check(libc("open_tree").open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC), op, path);
 }
 
 /**
@@ -580,7 +580,7 @@ export function mountSetattr(
   attrHalves[4 + LOW] = attr.propagation ?? 0;
   attrHalves[6 + LOW] = attr.usernsFd ?? 0;
   check(
-    libc(op).mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE),
+    libc("mount_setattr").mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE),
     op,
     names.source ?? (path || undefined),
     names.target,
