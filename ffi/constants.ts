@@ -1,11 +1,16 @@
 /**
  * Kernel constants for mount(2), the new mount API, open(2) and fcntl(2).
  *
- * The values are the Linux ABI for x86_64 and aarch64, where they agree. They
- * are plain numbers, so they combine with `|` like their C counterparts.
+ * The values are the Linux ABI for x86_64 and aarch64. Where the two differ
+ * (`O_DIRECTORY`, `O_NOFOLLOW`, `O_LARGEFILE`), the value is the one of the
+ * architecture Deno runs on; on another architecture, the first syscall
+ * throws. They are plain numbers, so they combine with `|` like their C
+ * counterparts.
  *
  * @module
  */
+
+const AARCH64 = Deno.build.arch === "aarch64";
 
 // mount(2) flags (MS_*), from <linux/mount.h>.
 
@@ -103,6 +108,21 @@ export const OPEN_TREE_CLONE = 0x1;
 /** Set close-on-exec on the new fd (equal to `O_CLOEXEC`). */
 export const OPEN_TREE_CLOEXEC = 0o2000000;
 
+// openat2(2) resolve flags (RESOLVE_*), from <linux/openat2.h>.
+
+/** Do not cross a mount point. */
+export const RESOLVE_NO_XDEV = 0x01;
+/** Do not follow magic links (`/proc/PID/fd/*`, `/proc/PID/root`, ...). */
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+/** Do not follow any symbolic link (magic links included). */
+export const RESOLVE_NO_SYMLINKS = 0x04;
+/** Fail if the path leads outside the dirfd (`..` or an absolute symlink). */
+export const RESOLVE_BENEATH = 0x08;
+/** Resolve as if the dirfd were `/`: `..` and absolute symlinks stay inside it. */
+export const RESOLVE_IN_ROOT = 0x10;
+/** Resolve from the dcache only, or fail with EAGAIN. */
+export const RESOLVE_CACHED = 0x20;
+
 // *at(2) flags.
 
 /** The current working directory, as a dirfd. */
@@ -115,6 +135,36 @@ export const AT_NO_AUTOMOUNT = 0x800;
 export const AT_EMPTY_PATH = 0x1000;
 /** Apply to the whole subtree. */
 export const AT_RECURSIVE = 0x8000;
+
+// statx(2) mask bits (STATX_*), from <linux/stat.h>.
+
+/** Want the file type (`stx_mode & S_IFMT`). */
+export const STATX_TYPE = 0x1;
+/** Want the permission bits (`stx_mode & ~S_IFMT`). */
+export const STATX_MODE = 0x2;
+/** Want the inode number. */
+export const STATX_INO = 0x100;
+/** Want the mount id (Linux 5.8). */
+export const STATX_MNT_ID = 0x1000;
+
+// File types (S_IF*), in a mode.
+
+/** The mask of the file type bits. */
+export const S_IFMT = 0o170000;
+/** A directory. */
+export const S_IFDIR = 0o040000;
+/** A regular file. */
+export const S_IFREG = 0o100000;
+/** A symbolic link. */
+export const S_IFLNK = 0o120000;
+/** A FIFO. */
+export const S_IFIFO = 0o010000;
+/** A character device. */
+export const S_IFCHR = 0o020000;
+/** A block device. */
+export const S_IFBLK = 0o060000;
+/** A socket. */
+export const S_IFSOCK = 0o140000;
 
 // move_mount(2) flags.
 
@@ -130,6 +180,10 @@ export const MOVE_MOUNT_T_SYMLINKS = 0x10;
 export const MOVE_MOUNT_T_AUTOMOUNTS = 0x20;
 /** The target is the dirfd itself (empty path). */
 export const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
+/** Join the peer group of the source (Linux 5.15). */
+export const MOVE_MOUNT_SET_GROUP = 0x100;
+/** Mount beneath the top mount of the target (Linux 6.5). */
+export const MOVE_MOUNT_BENEATH = 0x200;
 
 // open(2) and fcntl(2).
 
@@ -137,10 +191,27 @@ export const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
 export const O_RDONLY = 0x0;
 /** Open for writing only. */
 export const O_WRONLY = 0x1;
+/** Open for reading and writing. */
+export const O_RDWR = 0x2;
+/** Create the file if it does not exist (with a mode). */
+export const O_CREAT = 0o100;
+/** With `O_CREAT`: fail if the file exists. */
+export const O_EXCL = 0o200;
+/** Do not make a terminal the controlling terminal. */
+export const O_NOCTTY = 0o400;
+/** Do not block: on opening a FIFO, nor on I/O. */
+export const O_NONBLOCK = 0o4000;
 /** Open a path without opening the file itself. */
 export const O_PATH = 0o10000000;
-/** Fail unless the path is a directory. */
-export const O_DIRECTORY = 0o200000;
+/** Fail unless the path is a directory (0o200000 on x86_64, 0o40000 on aarch64). */
+export const O_DIRECTORY: number = AARCH64 ? 0o40000 : 0o200000;
+/** Fail with ELOOP if the last component is a symbolic link (0o400000 on x86_64, 0o100000 on aarch64). */
+export const O_NOFOLLOW: number = AARCH64 ? 0o100000 : 0o400000;
+/**
+ * Large-file access, which the kernel sets on every open of a 64-bit process
+ * (0o100000 on x86_64, 0o400000 on aarch64; seen in `F_GETFL` and fdinfo).
+ */
+export const O_LARGEFILE: number = AARCH64 ? 0o400000 : 0o100000;
 /** Close the fd on execve(2). */
 export const O_CLOEXEC = 0o2000000;
 /** Duplicate an fd, with close-on-exec set on the copy. */
@@ -173,6 +244,13 @@ export const ST_RELATIME = 0x1000;
 /** Symbolic links are not followed. */
 export const ST_NOSYMFOLLOW = 0x2000;
 
+// statfs(2) f_type: filesystem magic numbers, from <linux/magic.h>.
+
+/** The filesystem of `/proc`. */
+export const PROC_SUPER_MAGIC = 0x9fa0;
+/** The filesystem of namespace files (`/proc/PID/ns/*`). */
+export const NSFS_MAGIC = 0x6e736673;
+
 // Namespaces.
 
 /** unshare(2): stop sharing the root, cwd and umask with the other threads. */
@@ -182,5 +260,17 @@ export const CLONE_FS = 0x200;
 export const CLONE_NEWUSER = 0x10000000;
 /** The `CLONE_NEWNS` (mount) namespace type. */
 export const CLONE_NEWNS = 0x20000;
+/** The `CLONE_NEWPID` namespace type. */
+export const CLONE_NEWPID = 0x20000000;
+/** The `CLONE_NEWNET` (network) namespace type. */
+export const CLONE_NEWNET = 0x40000000;
+/** The `CLONE_NEWIPC` namespace type. */
+export const CLONE_NEWIPC = 0x8000000;
+/** The `CLONE_NEWUTS` namespace type. */
+export const CLONE_NEWUTS = 0x4000000;
+/** The `CLONE_NEWCGROUP` namespace type. */
+export const CLONE_NEWCGROUP = 0x2000000;
+/** The `CLONE_NEWTIME` namespace type (Linux 5.6). */
+export const CLONE_NEWTIME = 0x80;
 /** ioctl(2) request on an nsfs fd that returns its namespace type. */
 export const NS_GET_NSTYPE = 0xb703;

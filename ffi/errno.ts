@@ -150,12 +150,6 @@ for (const [errno, name, description] of TABLE) {
  *
  * @param errno The errno value.
  * @returns The name, such as `"EINVAL"`, or `"errno N"` for an unknown value.
- *
- * @example Name an errno
- * ```ts
- * import { errnoName } from "./errno.ts";
- * console.log(errnoName(22)); // "EINVAL"
- * ```
  */
 export function errnoName(errno: number): string {
   return NAMES.get(errno) ?? `errno ${errno}`;
@@ -166,12 +160,6 @@ export function errnoName(errno: number): string {
  *
  * @param errno The errno value.
  * @returns The description, such as `"Invalid argument"`.
- *
- * @example Describe an errno
- * ```ts
- * import { errnoDescription } from "./errno.ts";
- * console.log(errnoDescription(2)); // "No such file or directory"
- * ```
  */
 export function errnoDescription(errno: number): string {
   return DESCRIPTIONS.get(errno) ?? `Unknown error ${errno}`;
@@ -182,12 +170,6 @@ export function errnoDescription(errno: number): string {
  *
  * @param name The name, such as `"EINVAL"`.
  * @returns The value, or `undefined` for an unknown name.
- *
- * @example Look up a name
- * ```ts
- * import { errnoValue } from "./errno.ts";
- * console.log(errnoValue("EPERM")); // 1
- * ```
  */
 export function errnoValue(name: string): number | undefined {
   for (const [errno, known] of NAMES) if (known === name) return errno;

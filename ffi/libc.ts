@@ -3,86 +3,188 @@
  *
  * libc is opened once, at module load when `--allow-ffi` is already granted,
  * or else on first use. A missing permission becomes a clear error naming the
- * flag and the call that needed it.
+ * flag and the call that needed it. The calls that glibc may not wrap (the
+ * new mount API, `statx`) and those it never wraps (`openat2`) are bound once,
+ * at load, to glibc's wrapper or to `syscall(2)`: the wrappers in
+ * `syscalls.ts` call one function either way.
  *
  * @module
  */
 
 import { PermissionError } from "./permission_error.ts";
 
-/** Every libc symbol this module calls. No errno-setting symbol is `nonblocking`. */
+/**
+ * Every libc symbol this module calls, with its C signature. No errno-setting
+ * symbol is `nonblocking`: errno is read on the thread that made the call.
+ */
 export const SYMBOLS = {
+  // int open(const char *path, int flags, mode_t mode);
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // int openat(int dirfd, const char *path, int flags, mode_t mode);
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count);
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // uid_t geteuid(void);
   geteuid: { parameters: [], result: "u32" },
+  // int fcntl(int fd, int cmd, int arg);
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int ioctl(int fd, unsigned long request);
   ioctl: { parameters: ["i32", "u64"], result: "i32" },
-  mount: {
-    parameters: ["buffer", "buffer", "buffer", "u64", "buffer"],
-    result: "i32",
-  },
+  // int mount(const char *source, const char *target, const char *fstype,
+  //           unsigned long flags, const void *data);
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  // int umount2(const char *target, int flags);
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
-  // Joining another mount namespace, from a Worker's own thread.
+  // int unshare(int flags);
   unshare: { parameters: ["i32"], result: "i32" },
+  // int setns(int fd, int nstype);
   setns: { parameters: ["i32", "i32"], result: "i32" },
+  // int chdir(const char *path);
   chdir: { parameters: ["buffer"], result: "i32" },
+  // int fchdir(int fd);
   fchdir: { parameters: ["i32"], result: "i32" },
+  // int mkdirat(int dirfd, const char *path, mode_t mode);
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size);
   readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  // int fstatfs(int fd, struct statfs *buf);
   fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
-  // glibc >= 2.36 wraps the new mount API; older ones need syscall(2).
-  open_tree: {
-    parameters: ["i32", "buffer", "u32"],
-    result: "i32",
-    optional: true,
-  },
+  // int *__errno_location(void);
+  __errno_location: { parameters: [], result: "pointer" },
+
+  // glibc >= 2.28: int statx(int dirfd, const char *path, int flags,
+  //                          unsigned int mask, struct statx *buf);
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32", optional: true },
+  // glibc >= 2.36: int open_tree(int dirfd, const char *path, unsigned int flags);
+  open_tree: { parameters: ["i32", "buffer", "u32"], result: "i32", optional: true },
+  // glibc >= 2.36: int move_mount(int from_dirfd, const char *from_path,
+  //                               int to_dirfd, const char *to_path, unsigned int flags);
   move_mount: {
     parameters: ["i32", "buffer", "i32", "buffer", "u32"],
     result: "i32",
     optional: true,
   },
+  // glibc >= 2.36: int mount_setattr(int dirfd, const char *path, unsigned int flags,
+  //                                  struct mount_attr *attr, size_t size);
   mount_setattr: {
     parameters: ["i32", "buffer", "u32", "buffer", "usize"],
     result: "i32",
     optional: true,
   },
+
+  // long syscall(long number, ...): one entry per call made through it.
+  // syscall(SYS_statx, int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)
+  syscall_statx: {
+    name: "syscall",
+    parameters: ["i64", "i32", "buffer", "i32", "u32", "buffer"],
+    result: "i64",
+  },
+  // syscall(SYS_open_tree, int dirfd, const char *path, unsigned int flags)
   syscall_open_tree: {
     name: "syscall",
     parameters: ["i64", "i32", "buffer", "u32"],
     result: "i64",
-    optional: true,
   },
+  // syscall(SYS_move_mount, int from_dirfd, const char *from_path, int to_dirfd,
+  //         const char *to_path, unsigned int flags)
   syscall_move_mount: {
     name: "syscall",
     parameters: ["i64", "i32", "buffer", "i32", "buffer", "u32"],
     result: "i64",
-    optional: true,
   },
+  // syscall(SYS_mount_setattr, int dirfd, const char *path, unsigned int flags,
+  //         struct mount_attr *attr, size_t size)
   syscall_mount_setattr: {
     name: "syscall",
-    parameters: ["i64", "i32", "buffer", "u32", "buffer", "u64"],
+    parameters: ["i64", "i32", "buffer", "u32", "buffer", "usize"],
     result: "i64",
-    optional: true,
   },
-  __errno_location: { parameters: [], result: "pointer" },
-} as const;
+  // syscall(SYS_openat2, int dirfd, const char *path, struct open_how *how, size_t size)
+  syscall_openat2: {
+    name: "syscall",
+    parameters: ["i64", "i32", "buffer", "buffer", "usize"],
+    result: "i64",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded symbols. */
-export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+/** The symbols as `Deno.dlopen` loads them: the optional ones may be `null`. */
+export type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Syscall numbers of the new mount API; equal on x86_64 and aarch64. */
-export const SYS_open_tree = 428n;
-/** See {@linkcode SYS_open_tree}. */
-export const SYS_move_mount = 429n;
-/** See {@linkcode SYS_open_tree}. */
-export const SYS_mount_setattr = 442n;
+type Bound = "statx" | "open_tree" | "move_mount" | "mount_setattr";
 
-let symbols: Libc | undefined;
+/**
+ * The table the wrappers call: libc's symbols, with `statx`, `open_tree`,
+ * `move_mount`, `mount_setattr` and `openat2` bound to glibc's wrapper where
+ * it has one, and to `syscall(2)` where it has not. Each returns -1 and sets
+ * errno on failure, as the C call does.
+ */
+export type Libc =
+  & Omit<Symbols, Bound | `syscall_${string}`>
+  & { [K in Bound]: NonNullable<Symbols[K]> }
+  & {
+    /** openat2(2): `int openat2(int dirfd, const char *path, struct open_how *how, size_t size)`. */
+    openat2(dirfd: number, path: BufferSource, how: BufferSource, size: bigint): number;
+  };
+
+// Syscall numbers. Those of the new mount API and openat2 are equal on
+// x86_64 and aarch64; statx's are not.
+const SYS_open_tree = 428n;
+const SYS_move_mount = 429n;
+const SYS_openat2 = 437n;
+const SYS_mount_setattr = 442n;
+const SYS_statx = Deno.build.arch === "aarch64" ? 291n : 332n;
+
+/** The architectures whose Linux ABI the constants and syscall numbers are for. */
+const ARCHES: readonly string[] = ["x86_64", "aarch64"];
+
+/**
+ * Checks that this module knows the Linux ABI of `arch`: the values of
+ * `O_DIRECTORY`, `O_NOFOLLOW` and the syscall numbers differ between
+ * architectures.
+ *
+ * @param arch The architecture (default: the one Deno runs on).
+ * @throws {Error} On an architecture other than x86_64 and aarch64.
+ */
+export function assertSupportedArch(arch: string = Deno.build.arch): void {
+  if (!ARCHES.includes(arch)) {
+    throw new Error(
+      `Unsupported architecture: ${arch} (the constants and syscall numbers are those of ${
+        ARCHES.join(" and ")
+      })`,
+    );
+  }
+}
+
+/** Binds the calls glibc may not wrap, once: its wrapper, or syscall(2). */
+function bind(s: Symbols): Libc {
+  return {
+    ...s,
+    statx: s.statx ??
+      ((dirfd, path, flags, mask, buf) =>
+        Number(s.syscall_statx(SYS_statx, dirfd, path, flags, mask, buf))),
+    open_tree: s.open_tree ??
+      ((dirfd, path, flags) => Number(s.syscall_open_tree(SYS_open_tree, dirfd, path, flags))),
+    move_mount: s.move_mount ??
+      ((fromDirfd, fromPath, toDirfd, toPath, flags) =>
+        Number(s.syscall_move_mount(SYS_move_mount, fromDirfd, fromPath, toDirfd, toPath, flags))),
+    mount_setattr: s.mount_setattr ??
+      ((dirfd, path, flags, attr, size) =>
+        Number(s.syscall_mount_setattr(SYS_mount_setattr, dirfd, path, flags, attr, size))),
+    openat2: (dirfd, path, how, size) =>
+      Number(s.syscall_openat2(SYS_openat2, dirfd, path, how, size)),
+  };
+}
+
+let loaded: Symbols | undefined;
+let table: Libc | undefined;
 let errnoView: Int32Array | undefined;
 
-function load(call: string): Libc {
+function load(call: string): Symbols {
+  assertSupportedArch();
   let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     lib = Deno.dlopen("libc.so.6", SYMBOLS);
@@ -99,21 +201,37 @@ function load(call: string): Libc {
 }
 
 /**
- * The libc symbols, loaded on first use if they were not at module load.
+ * The table the wrappers call, loaded on first use if it was not at module
+ * load.
  *
- * @param call The call that needs them, named in a permission error.
- * @returns The symbols.
+ * @param call The call that needs it, named in a permission error.
+ * @returns The table.
  * @throws {PermissionError} Without `--allow-ffi`: a `Deno.errors.NotCapable`
  * that names the flag and the call.
- *
- * @example Call getpid-like symbols directly
- * ```ts
- * import { libc } from "./libc.ts";
- * libc("close").close(-1);
- * ```
+ * @throws {Error} On an architecture other than x86_64 and aarch64.
  */
 export function libc(call: string): Libc {
-  return symbols ??= load(call);
+  return table ??= bind(loaded ??= load(call));
+}
+
+/**
+ * Replaces the symbol table the wrappers call, until the returned handle is
+ * disposed: the one seam below the wrappers. The replacement is bound as the
+ * loaded table is, so a table whose glibc wrappers are `null` takes the
+ * `syscall(2)` path. A replacement that fails a call must set errno (through
+ * a view over the real `__errno_location()`) and return -1, as libc does.
+ *
+ * @param replace Makes the replacement from the loaded symbols.
+ * @returns A handle that puts back the table in use before.
+ */
+export function replaceSymbols(replace: (loaded: Symbols) => Symbols): Disposable {
+  const previous = table;
+  table = bind(replace(loaded ??= load("replaceSymbols")));
+  return {
+    [Symbol.dispose](): void {
+      table = previous;
+    },
+  };
 }
 
 /**
@@ -122,17 +240,15 @@ export function libc(call: string): Libc {
  * anything allocates.
  *
  * @returns The current errno.
- *
- * @example Read errno after a failed call
- * ```ts
- * import { errno, libc } from "./libc.ts";
- * if (libc("close").close(-1) < 0) console.log(errno()); // 9 (EBADF)
- * ```
  */
 export function errno(): number {
   return errnoView![0];
 }
 
-if (Deno.permissions.querySync?.({ name: "ffi" }).state === "granted") {
-  symbols = load("dlopen");
+// On another architecture, the first call throws, not the import.
+if (
+  Deno.permissions.querySync?.({ name: "ffi" }).state === "granted" &&
+  ARCHES.includes(Deno.build.arch)
+) {
+  loaded = load("dlopen");
 }

@@ -63,6 +63,8 @@ export class MountError extends Error {
   readonly source?: string;
   /** The mount target involved. */
   readonly target?: string;
+  readonly #detail?: string;
+  readonly #hint?: string;
 
   /**
    * Builds an error for `op`.
@@ -88,5 +90,36 @@ export class MountError extends Error {
     if (errno !== undefined) this.errno = errno;
     if (source !== undefined) this.source = source;
     if (target !== undefined) this.target = target;
+    this.#detail = options.detail;
+    this.#hint = hint || undefined;
+  }
+
+  /**
+   * The same error with a hint added to its message: a likely cause, or
+   * what to do. The op, errno, reason, source and target stay (unless
+   * `names` gives other paths), and this error becomes the cause.
+   *
+   * @param hint The hint, appended after any the error has already, such as
+   * `"(writing \"0 1000 1\")"`.
+   * @param names Other paths to name, where the caller knows them better.
+   * @returns A new error.
+   *
+   * @example Say what a failed write was writing
+   * ```ts
+   * import { MountError } from "../mod.ts";
+   * const error = new MountError("write", { errno: 1, target: "uid_map" });
+   * console.log(error.withHint('(writing "0 1000 1")').message);
+   * // 'write dst=uid_map: EPERM: Operation not permitted (writing "0 1000 1")'
+   * ```
+   */
+  withHint(hint: string, names: { source?: string; target?: string } = {}): MountError {
+    return new MountError(this.op, {
+      errno: this.errno,
+      source: names.source ?? this.source,
+      target: names.target ?? this.target,
+      detail: this.#detail,
+      hint: this.#hint === undefined ? hint : `${this.#hint} ${hint}`,
+      cause: this,
+    });
   }
 }

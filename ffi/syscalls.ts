@@ -1,12 +1,14 @@
 /**
- * Typed syscall wrappers. Each one checks its strings, makes the call, reads
- * errno at once, and throws a {@linkcode MountError} naming the operation, the
- * errno and the paths involved. Every fd they open is close-on-exec.
+ * Typed syscall wrappers. Each one checks its strings, makes the call, and
+ * on failure reads errno at once and throws a {@linkcode MountError} naming
+ * the operation, the errno and the paths involved ({@linkcode check}). Every
+ * fd they return is close-on-exec.
  *
  * @module
  */
 
 import {
+  AT_EMPTY_PATH,
   AT_FDCWD,
   CLONE_FS,
   CLONE_NEWNS,
@@ -17,18 +19,37 @@ import {
   O_CLOEXEC,
   O_RDONLY,
   O_WRONLY,
+  OPEN_TREE_CLOEXEC,
   OPEN_TREE_CLONE,
+  STATX_MNT_ID,
+  STATX_MODE,
+  STATX_TYPE,
 } from "./constants.ts";
-import { errno, libc, SYS_mount_setattr, SYS_move_mount, SYS_open_tree } from "./libc.ts";
+import { errno, libc } from "./libc.ts";
 import { MountError } from "./mount_error.ts";
-import { faulted, seam, takeInjectedErrno } from "./seam.ts";
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 const NS_GET_NSTYPE_REQUEST = BigInt(NS_GET_NSTYPE);
+// The index of the low u32 of a u64 in a Uint32Array over a C struct.
+const LOW = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 
-/** The errno of the call that just failed, injected or real. */
-function lastErrno(): number {
-  return takeInjectedErrno() || errno();
+/**
+ * The one check after every call: returns `result`, or, for a negative one,
+ * reads errno before anything else runs (nothing allocates between the call
+ * and the read: the arguments are values that exist already) and throws.
+ *
+ * @param result What the call returned: -1 with errno set on failure.
+ * @param op The operation, for the error.
+ * @param source The source path, for the error.
+ * @param target The target path, for the error.
+ * @returns `result`, when it is not negative.
+ * @throws {MountError} With `op` and the errno, when `result` is negative.
+ */
+function check(result: number, op: string, source?: string, target?: string): number {
+  if (result >= 0) return result;
+  const code = errno();
+  throw new MountError(op, { errno: code, source, target });
 }
 
 /**
@@ -39,16 +60,6 @@ function lastErrno(): number {
  * `"mount.source"`.
  * @throws {TypeError} If `value` is not a string, or holds a NUL byte, which
  * C would silently cut short.
- *
- * @example Reject a NUL byte
- * ```ts
- * import { assertPath } from "./syscalls.ts";
- * try {
- *   assertPath("/data\0/etc", "mount.source");
- * } catch (error) {
- *   console.log((error as TypeError).message);
- * }
- * ```
  */
 export function assertPath(value: unknown, what: string): asserts value is string {
   if (typeof value !== "string") {
@@ -70,12 +81,6 @@ export function assertPath(value: unknown, what: string): asserts value is strin
  * @param what What the path is, for the error message.
  * @returns The bytes, ending in NUL.
  * @throws {TypeError} As {@linkcode assertPath} does.
- *
- * @example Encode a path
- * ```ts
- * import { cString } from "./syscalls.ts";
- * cString("/mnt", "target"); // Uint8Array [47, 109, 110, 116, 0]
- * ```
  */
 export function cString(value: string, what: string): Uint8Array<ArrayBuffer> {
   assertPath(value, what);
@@ -121,8 +126,8 @@ export interface PathNames {
   /** The mount target, for the message. */
   target?: string;
   /**
-   * The name of the operation in the error and the fault seam, where the
-   * call's own name says too little, such as `"mount(MS_BIND|MS_REMOUNT)"`.
+   * The name of the operation in the error, where the call's own name says
+   * too little, such as `"mount(MS_BIND|MS_REMOUNT)"`.
    */
   op?: string;
 }
@@ -134,22 +139,10 @@ export interface PathNames {
  * @param flags `O_*` flags; `O_CLOEXEC` is added.
  * @returns The new fd.
  * @throws {MountError} With op `"open"` if the call fails.
- *
- * @example Open a path
- * ```ts
- * import { open, close } from "./syscalls.ts";
- * import { O_PATH } from "./constants.ts";
- * close(open("/", O_PATH));
- * ```
  */
 export function open(path: string, flags: number): number {
   const cpath = tempCString(path, "path");
-  const fd = faulted("open") ? -1 : libc("open").open(cpath, flags | O_CLOEXEC, 0);
-  if (fd < 0) {
-    const code = lastErrno();
-    throw new MountError("open", { errno: code, source: path });
-  }
-  return fd;
+  return check(libc("open").open(cpath, flags | O_CLOEXEC, 0), "open", path);
 }
 
 /**
@@ -158,26 +151,54 @@ export function open(path: string, flags: number): number {
  * @param dirfd A directory fd (`O_PATH` will do), or `AT_FDCWD`.
  * @param path The path to open, relative to `dirfd`.
  * @param flags `O_*` flags; `O_CLOEXEC` is added.
+ * @param mode The permission bits of a file that `O_CREAT` creates.
  * @returns The new fd.
  * @throws {MountError} With op `"open"` if the call fails.
- *
- * @example Open a file of a process through its /proc directory
- * ```ts
- * import { close, open, openAt } from "./syscalls.ts";
- * import { O_DIRECTORY, O_PATH, O_RDONLY } from "./constants.ts";
- * const proc = open("/proc/self", O_PATH | O_DIRECTORY);
- * close(openAt(proc, "ns/user", O_RDONLY));
- * close(proc);
- * ```
  */
-export function openAt(dirfd: number, path: string, flags: number): number {
+export function openAt(dirfd: number, path: string, flags: number, mode: number = 0): number {
   const cpath = tempCString(path, "path");
-  const fd = faulted("open") ? -1 : libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, 0);
-  if (fd < 0) {
-    const code = lastErrno();
-    throw new MountError("open", { errno: code, source: path });
-  }
-  return fd;
+  return check(libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, mode), "open", path);
+}
+
+// One struct open_how { u64 flags; u64 mode; u64 resolve; }, reused and
+// filled through its low u32 halves, as the mount_attr below.
+const howHalves = new Uint32Array(6);
+const howBytes = new Uint8Array(howHalves.buffer);
+const HOW_SIZE = BigInt(howBytes.length);
+
+/**
+ * openat2(2) (Linux 5.6), always with `O_CLOEXEC`: `path` relative to
+ * `dirfd`, resolved as `resolve` says.
+ *
+ * @param dirfd A directory fd (`O_PATH` will do), or `AT_FDCWD`.
+ * @param path The path to open, relative to `dirfd`.
+ * @param flags `O_*` flags; `O_CLOEXEC` is added. openat2 refuses unknown
+ * bits (EINVAL); the mode is 0, so create files with {@linkcode openAt}.
+ * @param resolve `RESOLVE_*` flags, such as `RESOLVE_IN_ROOT`.
+ * @returns The new fd.
+ * @throws {MountError} With op `"openat2"`: code `ENOSYS` before Linux 5.6,
+ * `ENOSYS` or `EPERM` from a seccomp filter that refuses it, `EXDEV` or
+ * `ELOOP` when `resolve` forbids the way the path goes.
+ */
+export function openat2(dirfd: number, path: string, flags: number, resolve: number): number {
+  const cpath = tempCString(path, "path");
+  howHalves[LOW] = flags | O_CLOEXEC;
+  howHalves[4 + LOW] = resolve;
+  return check(libc("openat2").openat2(dirfd, cpath, howBytes, HOW_SIZE), "openat2", path);
+}
+
+/**
+ * mkdirat(2): makes a directory, `path` relative to `dirfd`.
+ *
+ * @param dirfd A directory fd (`O_PATH` will do), or `AT_FDCWD`.
+ * @param path The directory to make, relative to `dirfd`.
+ * @param mode Its permission bits, less the umask.
+ * @throws {MountError} With op `"mkdirat"`, naming `path` as the target:
+ * `EEXIST` if something is there already.
+ */
+export function mkdirat(dirfd: number, path: string, mode: number): void {
+  const cpath = tempCString(path, "path");
+  check(libc("mkdirat").mkdirat(dirfd, cpath, mode), "mkdirat", undefined, path);
 }
 
 /**
@@ -185,12 +206,6 @@ export function openAt(dirfd: number, path: string, flags: number): number {
  *
  * @param fd The fd to close.
  * @returns 0, or the errno of a failed close (EBADF for a stale fd).
- *
- * @example Close an fd
- * ```ts
- * import { close } from "./syscalls.ts";
- * close(42);
- * ```
  */
 export function close(fd: number): number {
   return libc("close").close(fd) < 0 ? errno() : 0;
@@ -202,47 +217,24 @@ export function close(fd: number): number {
  * @param fd The fd to duplicate.
  * @returns The new close-on-exec fd.
  * @throws {MountError} With op `"fcntl(F_DUPFD_CLOEXEC)"` if the call fails.
- *
- * @example Duplicate an fd
- * ```ts
- * import { dupCloexec } from "./syscalls.ts";
- * const copy = dupCloexec(0);
- * ```
  */
 export function dupCloexec(fd: number): number {
   const op = "fcntl(F_DUPFD_CLOEXEC)";
-  const copy = faulted(op) ? -1 : libc(op).fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) {
-    const code = lastErrno();
-    throw new MountError(op, { errno: code });
-  }
-  return copy;
+  return check(libc(op).fcntl(fd, F_DUPFD_CLOEXEC, 0), op);
 }
 
 /**
  * The namespace type of an nsfs fd, through the `NS_GET_NSTYPE` ioctl.
  *
- * @param fd An fd from opening `/proc/PID/ns/*`.
+ * @param fd An fd from opening `/proc/PID/ns/*` (not an `O_PATH` one).
  * @param path The path the fd was opened from, for the message.
  * @returns A `CLONE_NEW*` value.
  * @throws {MountError} With op `"ioctl(NS_GET_NSTYPE)"`; ENOTTY means the fd
  * is not a namespace.
- *
- * @example Check a user namespace fd
- * ```ts
- * import { namespaceType, open } from "./syscalls.ts";
- * import { CLONE_NEWUSER } from "./constants.ts";
- * const isUserns = namespaceType(open("/proc/self/ns/user", 0), "") === CLONE_NEWUSER;
- * ```
  */
 export function namespaceType(fd: number, path: string): number {
   const op = "ioctl(NS_GET_NSTYPE)";
-  const type = faulted(op) ? -1 : libc(op).ioctl(fd, NS_GET_NSTYPE_REQUEST);
-  if (type < 0) {
-    const code = lastErrno();
-    throw new MountError(op, { errno: code, source: path });
-  }
-  return type;
+  return check(libc(op).ioctl(fd, NS_GET_NSTYPE_REQUEST), op, path);
 }
 
 /**
@@ -254,27 +246,14 @@ export function namespaceType(fd: number, path: string): number {
  * @param dirfd The directory `path` is relative to (default `AT_FDCWD`).
  * @throws {MountError} With op `"write"` (or `"open"`), naming the file in
  * `target`, if the kernel refuses the write or writes it short.
- *
- * @example Deny setgroups in a helper's user namespace
- * ```ts
- * import { writeOnce } from "./syscalls.ts";
- * writeOnce("/proc/1234/setgroups", "deny");
- * ```
  */
 export function writeOnce(path: string, text: string, dirfd: number = AT_FDCWD): void {
   const cpath = tempCString(path, "path");
   const bytes = encoder.encode(text);
-  const fd = faulted("open") ? -1 : libc("openat").openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0);
-  if (fd < 0) {
-    const code = lastErrno();
-    throw new MountError("open", { errno: code, target: path });
-  }
+  const lib = libc("openat");
+  const fd = check(lib.openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0), "open", undefined, path);
   try {
-    const n = faulted("write") ? -1 : Number(libc("write").write(fd, bytes, BigInt(bytes.length)));
-    if (n < 0) {
-      const code = lastErrno();
-      throw new MountError("write", { errno: code, target: path });
-    }
+    const n = check(Number(lib.write(fd, bytes, BigInt(bytes.length))), "write", undefined, path);
     if (n !== bytes.length) {
       throw new MountError("write", {
         target: path,
@@ -286,8 +265,6 @@ export function writeOnce(path: string, text: string, dirfd: number = AT_FDCWD):
   }
 }
 
-const decoder = new TextDecoder();
-
 /**
  * Reads a small file whole, such as `/proc/PID/uid_map`. Deno's own file
  * APIs need `--allow-all` for anything under /proc; this needs only
@@ -296,30 +273,18 @@ const decoder = new TextDecoder();
  * @param path The file.
  * @returns Its text.
  * @throws {MountError} With op `"open"` or `"read"` if the kernel refuses.
- *
- * @example Read this process's uid map
- * ```ts
- * import { readText } from "./syscalls.ts";
- * console.log(readText("/proc/self/uid_map"));
- * ```
  */
 export function readText(path: string): string {
   const fd = open(path, O_RDONLY);
   try {
-    const chunks: Uint8Array[] = [];
+    const lib = libc("read");
+    let text = "";
     for (;;) {
       const chunk = new Uint8Array(4096);
-      const n = faulted("read") ? -1 : Number(libc("read").read(fd, chunk, BigInt(chunk.length)));
-      if (n < 0) {
-        const code = lastErrno();
-        throw new MountError("read", { errno: code, source: path });
-      }
-      if (n === 0) break;
-      chunks.push(chunk.subarray(0, n));
+      const n = check(Number(lib.read(fd, chunk, BigInt(chunk.length))), "read", path);
+      if (n === 0) return text + decoder.decode();
+      text += decoder.decode(chunk.subarray(0, n), { stream: true });
     }
-    let text = "";
-    for (const chunk of chunks) text += decoder.decode(chunk, { stream: true });
-    return text + decoder.decode();
   } finally {
     close(fd);
   }
@@ -329,12 +294,6 @@ export function readText(path: string): string {
  * geteuid(2): the effective uid, without `--allow-sys`.
  *
  * @returns The effective uid in this process's user namespace.
- *
- * @example Am I root?
- * ```ts
- * import { geteuid } from "./syscalls.ts";
- * console.log(geteuid() === 0);
- * ```
  */
 export function geteuid(): number {
   return libc("geteuid").geteuid();
@@ -348,15 +307,9 @@ export function geteuid(): number {
  * @param fstype The filesystem type, or `null`.
  * @param flags `MS_*` flags.
  * @param data Filesystem options, or `null`.
- * @param names The paths to name in an error, when `source` is a
+ * @param names The op and paths to name in an error, when `source` is a
  * `/proc/self/fd/N` stand-in.
- * @throws {MountError} With op `"mount"` if the call fails.
- *
- * @example Mount a tmpfs
- * ```ts
- * import { mount } from "./syscalls.ts";
- * mount("tmpfs", "/mnt", "tmpfs", 0, "size=1m");
- * ```
+ * @throws {MountError} With op `"mount"` (or `names.op`) if the call fails.
  */
 export function mount(
   source: string | null,
@@ -370,41 +323,24 @@ export function mount(
   const ctarget = cString(target, "mount target");
   const ctype = fstype === null ? null : cString(fstype, "filesystem type");
   const cdata = data === null ? null : cString(data, "mount data");
-  const op = names.op ?? "mount";
-  const ret = faulted(op)
-    ? -1
-    : libc("mount").mount(csource, ctarget, ctype, BigInt(flags >>> 0), cdata);
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError(op, {
-      errno: code,
-      source: names.source ?? source ?? undefined,
-      target: names.target ?? target,
-    });
-  }
+  check(
+    libc("mount").mount(csource, ctarget, ctype, BigInt(flags >>> 0), cdata),
+    names.op ?? "mount",
+    names.source ?? source ?? undefined,
+    names.target ?? target,
+  );
 }
 
 /**
  * umount2(2).
  *
  * @param target The mount point.
- * @param flags `MNT_*` flags, such as `MNT_DETACH`.
+ * @param flags `MNT_*` flags, such as `MNT_DETACH`, and `UMOUNT_NOFOLLOW`.
  * @throws {MountError} With op `"umount2"` if the call fails.
- *
- * @example Detach a mount
- * ```ts
- * import { umount2 } from "./syscalls.ts";
- * import { MNT_DETACH } from "./constants.ts";
- * umount2("/mnt", MNT_DETACH);
- * ```
  */
 export function umount2(target: string, flags: number): void {
   const ctarget = cString(target, "unmount target");
-  const ret = faulted("umount2") ? -1 : libc("umount2").umount2(ctarget, flags);
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError("umount2", { errno: code, target });
-  }
+  check(libc("umount2").umount2(ctarget, flags), "umount2", undefined, target);
 }
 
 /**
@@ -413,21 +349,10 @@ export function umount2(target: string, flags: number): void {
  *
  * @param flags `CLONE_*` flags.
  * @throws {MountError} With op `"unshare(CLONE_FS)"` (or `"unshare"`).
- *
- * @example Give this thread its own filesystem context
- * ```ts
- * import { unshare } from "./syscalls.ts";
- * import { CLONE_FS } from "./constants.ts";
- * unshare(CLONE_FS);
- * ```
  */
 export function unshare(flags: number): void {
   const op = flags === CLONE_FS ? "unshare(CLONE_FS)" : "unshare";
-  const ret = faulted(op) ? -1 : libc(op).unshare(flags);
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError(op, { errno: code });
-  }
+  check(libc(op).unshare(flags), op);
 }
 
 /**
@@ -439,22 +364,10 @@ export function unshare(flags: number): void {
  * @throws {MountError} With op `"setns(CLONE_NEWNS)"` (or `"setns"`): EPERM
  * without `CAP_SYS_ADMIN` over the namespace's owner, EINVAL for another type
  * or a thread that shares its filesystem context.
- *
- * @example Join another mount namespace (from a thread of its own)
- * ```ts
- * import { open, setns, unshare } from "./syscalls.ts";
- * import { CLONE_FS, CLONE_NEWNS, O_RDONLY } from "./constants.ts";
- * unshare(CLONE_FS);
- * setns(open("/proc/1234/ns/mnt", O_RDONLY), CLONE_NEWNS, "/proc/1234/ns/mnt");
- * ```
  */
 export function setns(fd: number, nstype: number, path: string): void {
   const op = nstype === CLONE_NEWNS ? "setns(CLONE_NEWNS)" : "setns";
-  const ret = faulted(op) ? -1 : libc(op).setns(fd, nstype);
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError(op, { errno: code, target: path });
-  }
+  check(libc(op).setns(fd, nstype), op, undefined, path);
 }
 
 /**
@@ -462,20 +375,10 @@ export function setns(fd: number, nstype: number, path: string): void {
  *
  * @param path The new cwd.
  * @throws {MountError} With op `"chdir"`.
- *
- * @example Go to the root
- * ```ts
- * import { chdir } from "./syscalls.ts";
- * chdir("/");
- * ```
  */
 export function chdir(path: string): void {
   const cpath = cString(path, "path");
-  const ret = faulted("chdir") ? -1 : libc("chdir").chdir(cpath);
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError("chdir", { errno: code, target: path });
-  }
+  check(libc("chdir").chdir(cpath), "chdir", undefined, path);
 }
 
 /**
@@ -485,20 +388,9 @@ export function chdir(path: string): void {
  * @param fd An fd of a directory (`O_PATH` will do).
  * @param path What the fd is, for the message.
  * @throws {MountError} With op `"fchdir"`.
- *
- * @example Resolve relative paths from a saved directory
- * ```ts
- * import { fchdir, open } from "./syscalls.ts";
- * import { O_PATH } from "./constants.ts";
- * fchdir(open("/proc", O_PATH), "/proc");
- * ```
  */
 export function fchdir(fd: number, path?: string): void {
-  const ret = faulted("fchdir") ? -1 : libc("fchdir").fchdir(fd);
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError("fchdir", { errno: code, target: path });
-  }
+  check(libc("fchdir").fchdir(fd), "fchdir", undefined, path);
 }
 
 /**
@@ -509,30 +401,29 @@ export function fchdir(fd: number, path?: string): void {
  * @param path The link.
  * @returns Its target.
  * @throws {MountError} With op `"readlinkat"`.
- *
- * @example Name this thread's mount namespace
- * ```ts
- * import { readlinkAt } from "./syscalls.ts";
- * import { AT_FDCWD } from "./constants.ts";
- * readlinkAt(AT_FDCWD, "/proc/thread-self/ns/mnt"); // "mnt:[4026531841]"
- * ```
  */
 export function readlinkAt(dirfd: number, path: string): string {
   const cpath = cString(path, "path");
   const buffer = new Uint8Array(4096);
-  const n = faulted("readlinkat")
-    ? -1
-    : Number(libc("readlinkat").readlinkat(dirfd, cpath, buffer, BigInt(buffer.length)));
-  if (n < 0) {
-    const code = lastErrno();
-    throw new MountError("readlinkat", { errno: code, source: path });
-  }
+  const size = BigInt(buffer.length);
+  const n = check(
+    Number(libc("readlinkat").readlinkat(dirfd, cpath, buffer, size)),
+    "readlinkat",
+    path,
+  );
   return decoder.decode(buffer.subarray(0, n));
 }
 
-// struct statfs is 120 bytes on x86_64 and aarch64; f_flags is its 11th word.
+// struct statfs is 120 bytes on x86_64 and aarch64: f_type is its 1st word,
+// f_flags its 11th.
 const statfsWords = new BigUint64Array(16);
-const STATFS_F_FLAGS = 10;
+const statfsBytes = new Uint8Array(statfsWords.buffer);
+
+/** fstatfs(2) into `statfsWords`. */
+function fstatfs(fd: number, names: PathNames): BigUint64Array {
+  check(libc("fstatfs").fstatfs(fd, statfsBytes), "fstatfs", names.source, names.target);
+  return statfsWords;
+}
 
 /**
  * fstatfs(2): the `f_flags` of the mount an fd is on (`ST_*` bits).
@@ -541,69 +432,82 @@ const STATFS_F_FLAGS = 10;
  * @param names The paths to name in an error.
  * @returns The `ST_*` flags of the mount.
  * @throws {MountError} With op `"fstatfs"`.
- *
- * @example Is a mount read-only?
- * ```ts
- * import { fstatfsFlags, open } from "./syscalls.ts";
- * import { O_PATH, ST_RDONLY } from "./constants.ts";
- * const readOnly = (fstatfsFlags(open("/usr", O_PATH)) & ST_RDONLY) !== 0;
- * ```
  */
 export function fstatfsFlags(fd: number, names: PathNames = {}): number {
-  statfsWords.fill(0n);
-  const ret = faulted("fstatfs")
-    ? -1
-    : libc("fstatfs").fstatfs(fd, new Uint8Array(statfsWords.buffer));
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError("fstatfs", { errno: code, source: names.source, target: names.target });
-  }
-  return Number(statfsWords[STATFS_F_FLAGS]);
+  return Number(fstatfs(fd, names)[10]);
 }
 
 /**
- * open_tree(2), through glibc's wrapper or `syscall(2)`.
+ * fstatfs(2): the `f_type` of the filesystem an fd is on, its magic number.
+ *
+ * @param fd Any fd, an `O_PATH` one or a detached mount included.
+ * @param names The paths to name in an error.
+ * @returns The magic number, such as `PROC_SUPER_MAGIC`.
+ * @throws {MountError} With op `"fstatfs"`.
+ */
+export function fstatfsType(fd: number, names: PathNames = {}): number {
+  return Number(fstatfs(fd, names)[0]);
+}
+
+// struct statx is 256 bytes, the same on every architecture: stx_mask is the
+// u32 at byte 0, stx_mode the u16 at 28, stx_mnt_id the u64 at 144.
+const statxWords = new Uint32Array(64);
+const statxShorts = new Uint16Array(statxWords.buffer);
+const statxBytes = new Uint8Array(statxWords.buffer);
+const STATX_WANTED = STATX_TYPE | STATX_MODE | STATX_MNT_ID;
+
+/** What {@linkcode fileInfo} reports of a file. */
+export interface FileInfo {
+  /** The type and permission bits (`S_IFMT` and below). */
+  mode: number;
+  /** The id of the mount the file is on, as in mountinfo; -1 before Linux 5.8. */
+  mountId: number;
+}
+
+/**
+ * statx(2): the type, mode and mount id of a file, without following a
+ * symbolic link at the end of the path when `flags` says so.
+ *
+ * @param fd A directory fd, or the file's own fd (an `O_PATH` one will do)
+ * with an empty `path` and `AT_EMPTY_PATH`.
+ * @param path The file, relative to `fd` (default: `fd` itself).
+ * @param flags `AT_*` flags, such as `AT_SYMLINK_NOFOLLOW` (default
+ * `AT_EMPTY_PATH`).
+ * @returns The file's mode and mount id.
+ * @throws {MountError} With op `"statx"`.
+ */
+export function fileInfo(fd: number, path: string = "", flags: number = AT_EMPTY_PATH): FileInfo {
+  const cpath = tempCString(path, "path");
+  check(
+    libc("statx").statx(fd, cpath, flags, STATX_WANTED, statxBytes),
+    "statx",
+    path || undefined,
+  );
+  const mode = statxShorts[14];
+  const mountId = statxWords[0] & STATX_MNT_ID
+    ? statxWords[36 + LOW] + statxWords[37 - LOW] * 2 ** 32
+    : -1;
+  return { mode, mountId };
+}
+
+/**
+ * open_tree(2), always with `OPEN_TREE_CLOEXEC`.
  *
  * @param dirfd The directory fd `path` is relative to, or `AT_FDCWD`.
  * @param path The path of the tree.
- * @param flags `OPEN_TREE_*` and `AT_*` flags.
+ * @param flags `OPEN_TREE_*` and `AT_*` flags; `OPEN_TREE_CLOEXEC` is added.
  * @returns The new fd: a detached mount with `OPEN_TREE_CLONE`.
  * @throws {MountError} With op `"open_tree(OPEN_TREE_CLONE)"` (or
  * `"open_tree"`) if the call fails.
- *
- * @example Clone a tree
- * ```ts
- * import { openTree } from "./syscalls.ts";
- * import { AT_FDCWD, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from "./constants.ts";
- * const fd = openTree(AT_FDCWD, "/data", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
- * ```
  */
 export function openTree(dirfd: number, path: string, flags: number): number {
   const op = flags & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
   const cpath = tempCString(path, "path");
-  let fd: number;
-  if (faulted(op)) {
-    fd = -1;
-  } else {
-    const lib = libc("open_tree");
-    fd = lib.open_tree && !seam.rawSyscalls ? lib.open_tree(dirfd, cpath, flags) : Number(
-      rawSyscall(lib.syscall_open_tree, "open_tree")(
-        SYS_open_tree,
-        dirfd,
-        cpath,
-        flags,
-      ),
-    );
-  }
-  if (fd < 0) {
-    const code = lastErrno();
-    throw new MountError(op, { errno: code, source: path });
-  }
-  return fd;
+  return check(libc("open_tree").open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC), op, path);
 }
 
 /**
- * move_mount(2), through glibc's wrapper or `syscall(2)`.
+ * move_mount(2).
  *
  * @param fromDirfd The source dirfd (the mount fd with an empty path).
  * @param fromPath The source path.
@@ -612,14 +516,6 @@ export function openTree(dirfd: number, path: string, flags: number): number {
  * @param flags `MOVE_MOUNT_*` flags.
  * @param names The paths to name in an error.
  * @throws {MountError} With op `"move_mount"` if the call fails.
- *
- * @example Attach a detached mount
- * ```ts
- * import { moveMount, openTree } from "./syscalls.ts";
- * import { AT_FDCWD, MOVE_MOUNT_F_EMPTY_PATH, OPEN_TREE_CLOEXEC, OPEN_TREE_CLONE } from "./constants.ts";
- * const fd = openTree(AT_FDCWD, "/srv/data", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
- * moveMount(fd, "", AT_FDCWD, "/mnt", MOVE_MOUNT_F_EMPTY_PATH);
- * ```
  */
 export function moveMount(
   fromDirfd: number,
@@ -631,32 +527,12 @@ export function moveMount(
 ): void {
   const cfrom = cString(fromPath, "source path");
   const cto = cString(toPath, "target path");
-  let ret: number;
-  if (faulted("move_mount")) {
-    ret = -1;
-  } else {
-    const lib = libc("move_mount");
-    ret = lib.move_mount && !seam.rawSyscalls
-      ? lib.move_mount(fromDirfd, cfrom, toDirfd, cto, flags)
-      : Number(
-        rawSyscall(lib.syscall_move_mount, "move_mount")(
-          SYS_move_mount,
-          fromDirfd,
-          cfrom,
-          toDirfd,
-          cto,
-          flags,
-        ),
-      );
-  }
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError("move_mount", {
-      errno: code,
-      source: names.source ?? (fromPath || undefined),
-      target: names.target ?? toPath,
-    });
-  }
+  check(
+    libc("move_mount").move_mount(fromDirfd, cfrom, toDirfd, cto, flags),
+    "move_mount",
+    names.source ?? (fromPath || undefined),
+    names.target ?? toPath,
+  );
 }
 
 /** The fields of `struct mount_attr`. */
@@ -676,26 +552,18 @@ export interface MountAttrStruct {
 // through a u32 view, so that filling it makes no BigInts.
 const attrHalves = new Uint32Array(MOUNT_ATTR_SIZE_VER0 / 4);
 const attrBytes = new Uint8Array(attrHalves.buffer);
-const LOW = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 const ATTR_SIZE = BigInt(MOUNT_ATTR_SIZE_VER0);
 
 /**
- * mount_setattr(2), through glibc's wrapper or `syscall(2)`.
+ * mount_setattr(2).
  *
  * @param dirfd The mount fd (with an empty path and `AT_EMPTY_PATH`).
  * @param path The path, relative to `dirfd`.
  * @param flags `AT_*` flags, such as `AT_EMPTY_PATH | AT_RECURSIVE`.
  * @param attr The attributes to set and clear.
- * @param names The paths to name in an error.
- * @throws {MountError} With op `"mount_setattr"` if the call fails.
- *
- * @example Make a detached mount read-only
- * ```ts
- * import { mountSetattr, openTree } from "./syscalls.ts";
- * import { AT_EMPTY_PATH, AT_FDCWD, MOUNT_ATTR_RDONLY, OPEN_TREE_CLONE } from "./constants.ts";
- * const fd = openTree(AT_FDCWD, "/srv/data", OPEN_TREE_CLONE);
- * mountSetattr(fd, "", AT_EMPTY_PATH, { attrSet: MOUNT_ATTR_RDONLY });
- * ```
+ * @param names The op and paths to name in an error.
+ * @throws {MountError} With op `"mount_setattr"` (`"mount_setattr(MOUNT_ATTR_IDMAP)"`
+ * for an id mapping, or `names.op`) if the call fails.
  */
 export function mountSetattr(
   dirfd: number,
@@ -711,39 +579,10 @@ export function mountSetattr(
   attrHalves[2 + LOW] = attr.attrClr ?? 0;
   attrHalves[4 + LOW] = attr.propagation ?? 0;
   attrHalves[6 + LOW] = attr.usernsFd ?? 0;
-  let ret: number;
-  if (faulted(op)) {
-    ret = -1;
-  } else {
-    const lib = libc("mount_setattr");
-    ret = lib.mount_setattr && !seam.rawSyscalls
-      ? lib.mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE)
-      : Number(
-        rawSyscall(lib.syscall_mount_setattr, "mount_setattr")(
-          SYS_mount_setattr,
-          dirfd,
-          cpath,
-          flags,
-          attrBytes,
-          ATTR_SIZE,
-        ),
-      );
-  }
-  if (ret < 0) {
-    const code = lastErrno();
-    throw new MountError(op, {
-      errno: code,
-      source: names.source ?? (path || undefined),
-      target: names.target,
-    });
-  }
-}
-
-function rawSyscall<T>(fn: T | null, name: string): T {
-  if (fn === null) {
-    throw new MountError(name, {
-      detail: "this libc has neither a wrapper nor syscall(2)",
-    });
-  }
-  return fn;
+  check(
+    libc("mount_setattr").mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE),
+    op,
+    names.source ?? (path || undefined),
+    names.target,
+  );
 }

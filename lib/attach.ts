@@ -15,14 +15,16 @@ import {
   MS_REC,
   OPEN_TREE_CLOEXEC,
   OPEN_TREE_CLONE,
+  S_IFDIR,
+  S_IFMT,
   UMOUNT_NOFOLLOW,
 } from "../ffi/constants.ts";
-import { fileInfo, S_IFDIR, S_IFMT } from "../ffi/pending.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
 import {
   chdir,
   fchdir,
+  fileInfo,
   mountSetattr,
   moveMount,
   openTree,
@@ -207,7 +209,7 @@ export function attach(
   try {
     setPropagation(tree, mount, names);
   } catch (error) {
-    throw undo(error, tree, thread);
+    throw undo(error, tree, thread, names.target!);
   }
 }
 
@@ -261,9 +263,9 @@ function setPropagation(tree: number, mount: Mount, names: PathNames): void {
  * Detaches an attached mount again, through its fd, and returns the error
  * that made it necessary (with a note if detaching failed too).
  */
-function undo(error: unknown, tree: number, thread: ThreadContext): unknown {
+function undo(error: unknown, tree: number, thread: ThreadContext, target: string): unknown {
   try {
-    unmountFd(tree, MNT_DETACH, thread);
+    unmountFd(tree, MNT_DETACH, thread, undefined, target);
   } catch (undoError) {
     if (error instanceof Error) {
       error.message += ` (and detaching it again failed: ${

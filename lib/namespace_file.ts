@@ -4,26 +4,57 @@
  * @module
  */
 
-import { CLONE_NEWNS, CLONE_NEWUSER, O_RDONLY } from "../ffi/constants.ts";
+import {
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWTIME,
+  CLONE_NEWUSER,
+  CLONE_NEWUTS,
+  O_NOCTTY,
+  O_NONBLOCK,
+  O_RDONLY,
+} from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { namespaceType, open } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
 
 const KINDS = {
-  user: { type: CLONE_NEWUSER, op: "open userns", noun: "user namespace" },
-  mnt: { type: CLONE_NEWNS, op: "open mntns", noun: "mount namespace" },
+  user: { type: CLONE_NEWUSER, op: "open userns" },
+  mnt: { type: CLONE_NEWNS, op: "open mntns" },
 } as const;
+
+/** The name of each namespace type, as `NS_GET_NSTYPE` reports it. */
+const TYPE_NAMES = new Map<number, string>([
+  [CLONE_NEWNS, "mount"],
+  [CLONE_NEWUSER, "user"],
+  [CLONE_NEWPID, "pid"],
+  [CLONE_NEWNET, "network"],
+  [CLONE_NEWIPC, "ipc"],
+  [CLONE_NEWUTS, "uts"],
+  [CLONE_NEWCGROUP, "cgroup"],
+  [CLONE_NEWTIME, "time"],
+]);
+
+function typeName(type: number): string {
+  return TYPE_NAMES.get(type) ?? `0x${type.toString(16)}`;
+}
 
 /**
  * Opens a namespace file, close-on-exec, and checks its kind with the
- * `NS_GET_NSTYPE` ioctl before anything uses it.
+ * `NS_GET_NSTYPE` ioctl before anything uses it. The open cannot block: a
+ * FIFO (which would wait for a writer) is opened with `O_NONBLOCK`, then
+ * refused as no namespace file.
  *
  * @param path The file, such as `/proc/1234/ns/user`.
  * @param kind The kind of namespace it must be.
  * @returns The fd, which the caller closes.
- * @throws {MountError} With op `"open"` if it can't be opened; with op
+ * @throws {MountError} With op `"open"` if it can't be opened (EACCES with a
+ * hint: another process's namespace needs ptrace access to it); with op
  * `"open userns"` or `"open mntns"` if it is no namespace file, or one of
- * another kind.
+ * another type, named (`"mount"`, `"user"`, ...).
  *
  * @example Open the user namespace of this process
  * ```ts
@@ -32,8 +63,16 @@ const KINDS = {
  * ```
  */
 export function openNamespaceFile(path: string, kind: keyof typeof KINDS): OwnedFd {
-  const { type: expected, op, noun } = KINDS[kind];
-  const fd = new OwnedFd(open(path, O_RDONLY));
+  const { type: expected, op } = KINDS[kind];
+  let fd: OwnedFd;
+  try {
+    fd = new OwnedFd(open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+  } catch (error) {
+    if (error instanceof MountError && error.code === "EACCES") {
+      throw error.withHint("(a namespace of another process needs ptrace access to it)");
+    }
+    throw error;
+  }
   let type: number;
   try {
     type = namespaceType(fd.fd, path);
@@ -52,7 +91,7 @@ export function openNamespaceFile(path: string, kind: keyof typeof KINDS): Owned
     fd.close();
     throw new MountError(op, {
       source: path,
-      detail: `not a ${noun} (namespace type 0x${type.toString(16)})`,
+      detail: `not a ${typeName(expected)} namespace (namespace type: ${typeName(type)})`,
     });
   }
   return fd;

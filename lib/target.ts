@@ -7,26 +7,35 @@
  * @module
  */
 
-import { AT_EMPTY_PATH, O_DIRECTORY, O_PATH, O_WRONLY } from "../ffi/constants.ts";
 import {
-  fileInfo,
-  fstatfsType,
-  mkdirat,
+  AT_EMPTY_PATH,
   O_CREAT,
+  O_DIRECTORY,
   O_EXCL,
   O_NOFOLLOW,
-  openat2,
-  openAtMode as openAt,
+  O_PATH,
+  O_WRONLY,
   PROC_SUPER_MAGIC,
   RESOLVE_IN_ROOT,
   RESOLVE_NO_MAGICLINKS,
   S_IFDIR,
   S_IFLNK,
   S_IFMT,
-} from "../ffi/pending.ts";
+} from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
-import { assertPath, close, dupCloexec, open, readlinkAt } from "../ffi/syscalls.ts";
+import {
+  assertPath,
+  close,
+  dupCloexec,
+  fileInfo,
+  fstatfsType,
+  mkdirat,
+  open,
+  openAt,
+  openat2,
+  readlinkAt,
+} from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
 

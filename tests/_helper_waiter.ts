@@ -3,7 +3,7 @@
  * pid, then blocks forever before writing the maps. The test SIGKILLs it.
  */
 
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { Handles } from "../mod.ts";
 import { childPids, simpleMapping } from "./_util.ts";
 

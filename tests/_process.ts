@@ -1,11 +1,11 @@
 /**
  * Test helpers that swap the environment: fake `unshare` programs on PATH,
- * and counting spawns through the fault seam.
+ * and counting the calls and spawns that tests/_faults.ts sees.
  *
  * @module
  */
 
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 
 /**
  * Runs `fn` with PATH holding only a directory of fake programs.
@@ -34,7 +34,7 @@ export async function withFakePath<T>(
 }
 
 /**
- * Counts the operations that go through the fault seam while `fn` runs.
+ * Counts the libc calls and spawns (named as their errors name them) while `fn` runs.
  *
  * @param fn What to run.
  * @returns What `fn` returned, and the count per operation.

@@ -9,10 +9,10 @@
  */
 
 import { AT_FDCWD } from "../ffi/constants.ts";
-import { setFaultHook } from "../ffi/seam.ts";
 import { readlinkAt } from "../ffi/syscalls.ts";
 import { type Handlers, serve } from "../lib/mount_namespace_rpc.ts";
 import { createHandlers } from "../lib/mount_namespace_worker.ts";
+import { setFaultHook } from "./_faults.ts";
 
 /** The tests' own requests. */
 export interface TestCalls {

@@ -1,13 +1,14 @@
 /**
  * Fault injection: every syscall and spawn of mountFd, Handles.get and
- * attachMountSource fails in turn, one at a time, through the seam in ffi/.
+ * attachMountSource fails in turn, one at a time, through a faulting libc symbol
+ * table and the spawn hook (tests/_faults.ts).
  * After each failure, fds and processes are as they were, and the error names
  * the failing op and errno.
  */
 
 import assert from "node:assert/strict";
 import { errnoValue } from "../ffi/errno.ts";
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { attachMountSource, Handles, MountError, mountFd, MS_BIND, MS_REC } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import {
@@ -102,7 +103,7 @@ mountTest("every op of a plain mountFd and its attach fails cleanly", async (fx)
   await sweep(fx, async () => {
     using source = await mountFd({ source: src, destination: "/d", flags: MS_BIND | MS_REC });
     attach(source);
-  }, ["open", "mount"]);
+  }, ["open", "open_tree(OPEN_TREE_CLONE)", "open", "move_mount"]);
 });
 
 mountTest(
@@ -122,6 +123,7 @@ mountTest(
       "open_tree(OPEN_TREE_CLONE)",
       ...HELPER_OPS,
       "mount_setattr(MOUNT_ATTR_IDMAP)",
+      "open", // the target
       "move_mount",
     ]);
   },
@@ -145,6 +147,7 @@ mountTest("every op of a mountFd with usernsPath fails cleanly", async (fx) => {
     "open",
     "ioctl(NS_GET_NSTYPE)",
     "mount_setattr(MOUNT_ATTR_IDMAP)",
+    "open", // the target
     "move_mount",
   ]);
 });

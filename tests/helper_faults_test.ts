@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { Handles, MountError } from "../mod.ts";
 import { namespaceMaps } from "./_process.ts";
 import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { getUserNamespaceMappings, Handles, type Mount, mountFd, MS_BIND } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { childFds, childPids, fdFlags, openFds, simpleMapping } from "./_util.ts";

@@ -222,7 +222,7 @@ mountTest("a usernsPath that is no user namespace is refused", async (fx) => {
   });
   await assert.rejects(mountFd(bind(`${fx.dir}/src`, { usernsPath: "/proc/self/ns/mnt" })), {
     name: "MountError",
-    message: "open userns src=/proc/self/ns/mnt: not a user namespace (namespace type 0x20000)",
+    message: "open userns src=/proc/self/ns/mnt: not a user namespace (namespace type: mount)",
   });
   await assert.rejects(mountFd(bind(`${fx.dir}/src`, { usernsPath: `${fx.dir}/none` })), {
     name: "MountError",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { errnoValue } from "../ffi/errno.ts";
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { mount } from "../ffi/syscalls.ts";
 import {
   type Mount,
@@ -306,18 +306,25 @@ const FULL: Partial<Mount> = {
 };
 
 const ROLLBACK_CASES: [string, string, string, boolean][] = [
-  // [kind, failing op, when, attached before it failed]
-  ["plain", "open", "opening the source", false],
-  ["plain", "mount", "the bind", false],
-  ["plain", "mount(MS_BIND|MS_REMOUNT)", "the flags", true],
-  ["plain", "mount(MS_SHARED)", "the propagation", true],
-  ["plain", "mount_setattr(AT_RECURSIVE)", "recAttr", true],
+  // [kind, failing op, when, attached before it failed]; a plain mount with
+  // flags is a detached (open_tree) source too, with its flags set before
+  // the attach; a bare bind is an O_PATH source, cloned at the attach.
+  ["plain", "open_tree(OPEN_TREE_CLONE)", "opening the source", false],
+  ["plain", "mount_setattr", "the flags", false],
+  ["plain", "mount_setattr(AT_RECURSIVE)", "recAttr", false],
+  ["plain", "open", "resolving the target", false],
+  ["plain", "move_mount", "the attach", false],
+  ["plain", "mount_setattr(MS_SHARED)", "the propagation", true],
   ["idmapped", "open_tree(OPEN_TREE_CLONE)", "opening the source", false],
   ["idmapped", "mount_setattr(MOUNT_ATTR_IDMAP)", "the id mapping", false],
   ["idmapped", "mount_setattr", "the flags", false],
   ["idmapped", "mount_setattr(AT_RECURSIVE)", "recAttr", false],
   ["idmapped", "move_mount", "the attach", false],
-  ["idmapped", "mount(MS_SHARED)", "the propagation", true],
+  ["idmapped", "mount_setattr(MS_SHARED)", "the propagation", true],
+  ["bare", "open", "opening the source", false],
+  ["bare", "open_tree(OPEN_TREE_CLONE)", "cloning it", false],
+  ["bare", "move_mount", "the attach", false],
+  ["bare", "mount_setattr(MS_SHARED)", "the propagation", true],
 ];
 
 for (const [kind, op, when, attached] of ROLLBACK_CASES) {
@@ -327,10 +334,13 @@ for (const [kind, op, when, attached] of ROLLBACK_CASES) {
       const src = makeSource(fx, { sub: true });
       const t = target(fx);
       const idMapping = kind === "idmapped" ? simpleMapping() : undefined;
+      const extra = kind === "bare"
+        ? { flags: MS_BIND | MS_REC, propagationFlags: [MS_SHARED] }
+        : FULL;
       const { ops } = await failing(
         [[op, "EIO"]],
         () =>
-          assert.rejects(mountInto(bindMount(src, idMapping, FULL), t), {
+          assert.rejects(mountInto(bindMount(src, idMapping, extra), t), {
             name: "MountError",
             op,
             code: "EIO",
@@ -346,13 +356,13 @@ mountTest("a failed rollback says so, and leaves the mount", async (fx) => {
   const src = makeSource(fx);
   const t = target(fx);
   await failing(
-    [["mount(MS_SHARED)", "EIO"], ["umount2", "EBUSY"]],
+    [["mount_setattr(MS_SHARED)", "EIO"], ["umount2", "EBUSY"]],
     () =>
       assert.rejects(mountInto(bindMount(src, undefined, FULL), t), {
         name: "MountError",
-        op: "mount(MS_SHARED)",
+        op: "mount_setattr(MS_SHARED)",
         message: new RegExp(
-          `^mount\\(MS_SHARED\\) src=${src}, dst=${t}: EIO: Input/output error ` +
+          `^mount_setattr\\(MS_SHARED\\) src=${src}, dst=${t}: EIO: Input/output error ` +
             `\\(and detaching it again failed: umount2 dst=${t}: EBUSY: Device or resource busy\\)$`,
         ),
       }),
@@ -364,7 +374,7 @@ eachKind("an EPERM on the flags retries with the source's locked flags", async (
   // The kernel's EPERM for a locked flag, forced: the retry keeps the
   // source's nosuid,nodev,noatime, as runc does.
   const src = makeSource(fx, { flags: SOURCE_FLAGS });
-  const op = idMapping ? "mount_setattr" : "mount(MS_BIND|MS_REMOUNT)";
+  const op = "mount_setattr";
   const t = target(fx);
   await failing(
     [[op, "EPERM"]],

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { O_CLOEXEC } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
-import { setFaultHook } from "../ffi/seam.ts";
+import { setFaultHook } from "./_faults.ts";
 import { Handles, type Mapping, MountError } from "../mod.ts";
 import { countOps, namespaceMaps } from "./_process.ts";
 import {
