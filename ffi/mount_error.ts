@@ -122,4 +122,30 @@ export class MountError extends Error {
       cause: this,
     });
   }
+
+  /**
+   * The same error naming other paths: the ones the caller gave, where the
+   * failing call saw another (a component, a `/proc/self/fd/N`).
+   *
+   * @param names The paths to name instead.
+   * @returns A new error, with this one as its cause.
+   *
+   * @example Name the target as the caller gave it
+   * ```ts
+   * import { MountError } from "../mod.ts";
+   * const error = new MountError("umount2", { errno: 22, target: "/proc/self/fd/7" });
+   * console.log(error.withNames({ target: "/rootfs:/data" }).message);
+   * // "umount2 dst=/rootfs:/data: EINVAL: Invalid argument"
+   * ```
+   */
+  withNames(names: { source?: string; target?: string }): MountError {
+    return new MountError(this.op, {
+      errno: this.errno,
+      source: names.source ?? this.source,
+      target: names.target ?? this.target,
+      detail: this.#detail,
+      hint: this.#hint,
+      cause: this,
+    });
+  }
 }

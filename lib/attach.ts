@@ -222,15 +222,12 @@ function cloneTree(source: SourceFd, names: PathNames): OwnedFd {
     );
   } catch (error) {
     if (!(error instanceof MountError) || error.code !== "EINVAL") throw error;
-    throw new MountError(error.op, {
-      errno: error.errno,
-      source: names.source,
-      target: names.target,
-      hint: `(a plain-open source attaches only in the mount namespace it was opened in ` +
+    throw error.withHint(
+      `(a plain-open source attaches only in the mount namespace it was opened in ` +
         `(${source.namespace ?? "the caller's"}): make it an open_tree source, ` +
         `or attach it there)`,
-      cause: error,
-    });
+      names,
+    );
   }
 }
 
@@ -309,7 +306,7 @@ export function unmountFd(
     }
   } catch (error) {
     if (!(error instanceof MountError) || target === undefined) throw error;
-    throw new MountError(error.op, { errno: error.errno, target, cause: error });
+    throw error.withNames({ target });
   }
 }
 
@@ -329,14 +326,7 @@ function explainAttach(
   thread: ThreadContext,
 ): unknown {
   if (!(error instanceof MountError) || error.code !== "EINVAL") return error;
-  const hint = (hint: string) =>
-    new MountError(error.op, {
-      errno: error.errno,
-      source: error.source,
-      target: error.target,
-      hint,
-      cause: error,
-    });
+  const hint = (hint: string) => error.withHint(hint);
   let kinds: string[];
   try {
     kinds = [kindOf(tree), kindOf(targetFd)];

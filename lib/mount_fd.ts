@@ -340,12 +340,7 @@ function setIDMap(tree: number, userns: OwnedFd, recursive: boolean, source: str
     );
   } catch (error) {
     if (!(error instanceof MountError) || error.code !== "EINVAL") throw error;
-    throw new MountError(error.op, {
-      errno: error.errno,
-      source,
-      hint: IDMAP_EINVAL_HINT,
-      cause: error,
-    });
+    throw error.withHint(IDMAP_EINVAL_HINT);
   }
 }
 
@@ -363,14 +358,7 @@ function setFlags(tree: number, mount: Mount, names: PathNames): void {
   } catch (error) {
     if (!(error instanceof MountError) || error.code !== "EPERM") throw error;
     const source = statfsToMountFlags(fstatfsFlags(tree, names));
-    const refuse = (hint: string) =>
-      new MountError(error.op, {
-        errno: error.errno,
-        source: error.source,
-        target: error.target,
-        hint,
-        cause: error,
-      });
+    const refuse = (hint: string) => error.withHint(hint);
     const cannotClear = source & (mount.clearedFlags ?? 0) & LOCK_FLAGS;
     if (cannotClear !== 0) {
       throw refuse(`(cannot clear locked flags ${stringifyMountFlags(cannotClear)})`);
@@ -386,13 +374,7 @@ function setFlags(tree: number, mount: Mount, names: PathNames): void {
       apply(mount.flags | locked);
     } catch (retry) {
       if (!(retry instanceof MountError)) throw retry;
-      throw new MountError(retry.op, {
-        errno: retry.errno,
-        source: retry.source,
-        target: retry.target,
-        hint: `(with the locked flags ${stringifyMountFlags(locked)} re-applied)`,
-        cause: retry,
-      });
+      throw retry.withHint(`(with the locked flags ${stringifyMountFlags(locked)} re-applied)`);
     }
   }
 }

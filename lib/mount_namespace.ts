@@ -579,14 +579,10 @@ function untilSettledOrAborted(promise: Promise<void>, signal: AbortSignal): Pro
 /** Says where a source that is missing in the namespace was looked for. */
 function explainMissingSource(error: unknown): unknown {
   if (!(error instanceof MountError) || error.code !== "ENOENT") return error;
-  return new MountError(error.op, {
-    errno: error.errno,
-    source: error.source,
-    target: error.target,
-    hint: `(with sourceIn: "namespace" the source is looked up inside the mount namespace, ` +
+  return error.withHint(
+    `(with sourceIn: "namespace" the source is looked up inside the mount namespace, ` +
       `where host paths are gone after pivot_root; a host path needs sourceIn: "caller")`,
-    cause: error,
-  });
+  );
 }
 
 /**

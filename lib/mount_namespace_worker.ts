@@ -16,7 +16,7 @@ import { MountError } from "../ffi/mount_error.ts";
 import { readlinkAt, setns, unshare } from "../ffi/syscalls.ts";
 import { attach, type ThreadContext } from "./attach.ts";
 import { openSourceFd } from "./mount_fd.ts";
-import { type Handlers, serve } from "./mount_namespace_rpc.ts";
+import { type Calls, type Handlers, serve } from "./mount_namespace_rpc.ts";
 import { unmountTarget } from "./mount_into.ts";
 
 /**
@@ -31,32 +31,30 @@ export function createHandlers(): Handlers {
     return thread;
   };
   return {
-    join({ nsFd, procFd, path }) {
+    join({ nsFd, procFd, path }): Calls["join"]["reply"] {
       if (thread !== undefined) throw new Error("This worker has joined a mount namespace already");
       unshare(CLONE_FS);
       try {
         setns(nsFd, CLONE_NEWNS, path);
       } catch (error) {
         if (!(error instanceof MountError) || error.code !== "EPERM") throw error;
-        throw new MountError(error.op, {
-          errno: error.errno,
-          target: path,
-          hint: "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that " +
+        throw error.withHint(
+          "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that " +
             "owns it: run this from inside that user namespace, as root there)",
-        });
+        );
       }
       thread = { procFd };
       return { namespace: readlinkAt(procFd, "thread-self/ns/mnt") };
     },
-    open({ mount, tree }) {
+    open({ mount, tree }): Calls["open"]["reply"] {
       joined();
       return { fd: openSourceFd(mount, tree) };
     },
-    attach({ source, target, create }) {
+    attach({ source, target, create }): Calls["attach"]["reply"] {
       attach(source, target, { create }, joined());
       return {};
     },
-    unmount({ target, detach }) {
+    unmount({ target, detach }): Calls["unmount"]["reply"] {
       unmountTarget(target, { detach }, joined());
       return {};
     },

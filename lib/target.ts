@@ -155,8 +155,7 @@ export function openTarget(target: WireTarget, options: OpenTargetOptions = {}):
   } catch (error) {
     if (!(error instanceof MountError) || error.target === name) throw error;
     // Name the target as the caller gave it, not the component that failed.
-    const { source } = options;
-    throw new MountError(error.op, { errno: error.errno, source, target: name, cause: error });
+    throw error.withNames({ source: options.source, target: name });
   }
 }
 

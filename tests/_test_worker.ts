@@ -29,7 +29,7 @@ const library = createHandlers();
 
 const handlers = {
   ...library,
-  attach(request: Parameters<Handlers["attach"]>[0]) {
+  attach(request: Parameters<Handlers["attach"]>[0]): ReturnType<Handlers["attach"]> {
     if (blockOn !== undefined) {
       const fifo = blockOn;
       blockOn = undefined;
@@ -37,7 +37,7 @@ const handlers = {
     }
     return library.attach(request);
   },
-  fault({ faults }: TestCalls["fault"]) {
+  fault({ faults }: TestCalls["fault"]): Record<never, never> {
     const left = [...faults];
     setFaultHook(
       left.length === 0 ? undefined : (op) => {
@@ -48,14 +48,14 @@ const handlers = {
     );
     return {};
   },
-  crash() {
+  crash(): Record<never, never> {
     // Right after the reply is posted, before the next request is read.
     queueMicrotask(() => {
       throw new Error("Crash requested by a test");
     });
     return {};
   },
-  blockNextAttach({ fifo }: TestCalls["blockNextAttach"]) {
+  blockNextAttach({ fifo }: TestCalls["blockNextAttach"]): Record<never, never> {
     blockOn = fifo;
     return {};
   },

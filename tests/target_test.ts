@@ -302,7 +302,7 @@ mountTest(
 
 mountTest(
   "unmount of an InRoot target does not follow a final link out of the root",
-  async (fx) => {
+  (fx) => {
     const { root, outside } = hostileRoot(fx);
     const source = fx.mkdir("source");
     // Something mounted outside, that a followed link would unmount.
