@@ -22,6 +22,7 @@ import { PermissionError } from "../ffi/permission_error.ts";
 import { fstatfsFlags, mountSetattr, open, openTree, type PathNames } from "../ffi/syscalls.ts";
 import { assertBind, assertMount } from "./check.ts";
 import { OwnedFd } from "./fd.ts";
+import { explainSourceError } from "./hints.ts";
 import {
   ATIME_FLAGS,
   type AttrChange,
@@ -180,7 +181,7 @@ export async function mountFd(
   try {
     return await makeSource(mount, options ?? {}, needsTree(mount));
   } catch (error) {
-    throw PermissionError.in(error, "mountFd");
+    throw PermissionError.in(explainSourceError(error, mount), "mountFd");
   }
 }
 
@@ -325,23 +326,15 @@ async function openUserns(
   return await handles.get(mapping, { signal: options.signal });
 }
 
-/** The hint runc gives with an EINVAL from mount_setattr(MOUNT_ATTR_IDMAP). */
-const IDMAP_EINVAL_HINT =
-  "(maybe the filesystem used doesn't support idmap mounts on this kernel?)";
-
+/** Id-maps a detached tree; `explainSourceError` gives its errors their hints. */
 function setIDMap(tree: number, userns: OwnedFd, recursive: boolean, source: string): void {
-  try {
-    mountSetattr(
-      tree,
-      "",
-      recursive ? AT_EMPTY_PATH | AT_RECURSIVE : AT_EMPTY_PATH,
-      { attrSet: MOUNT_ATTR_IDMAP, usernsFd: userns.fd },
-      { source },
-    );
-  } catch (error) {
-    if (!(error instanceof MountError) || error.code !== "EINVAL") throw error;
-    throw error.withHint(IDMAP_EINVAL_HINT);
-  }
+  mountSetattr(
+    tree,
+    "",
+    recursive ? AT_EMPTY_PATH | AT_RECURSIVE : AT_EMPTY_PATH,
+    { attrSet: MOUNT_ATTR_IDMAP, usernsFd: userns.fd },
+    { source },
+  );
 }
 
 /**

@@ -19,6 +19,7 @@ import type { Mount } from "./mount.ts";
 import { assertBindMount, finishSource, makeSource, MountSource, needsTree } from "./mount_fd.ts";
 import { assertUnmountOptions, type UnmountOptions } from "./mount_into.ts";
 import { WORKER_OP, WorkerClient } from "./mount_namespace_rpc.ts";
+import { explainSourceError } from "./hints.ts";
 import { openNamespaceFile } from "./namespace_file.ts";
 import { assertTarget, type MountTarget, type WireTarget } from "./target.ts";
 import { Handles } from "./userns.ts";
@@ -483,7 +484,11 @@ export class WorkerMountNamespace implements MountNamespace {
     const options = { handles: this.#handles, signal };
     if (sourceIn === undefined || sourceIn === "caller") {
       // A detached mount: it attaches in any namespace.
-      return await makeSource(mount, options, true);
+      try {
+        return await makeSource(mount, options, true);
+      } catch (error) {
+        throw explainSourceError(error, mount);
+      }
     }
     if (sourceIn !== "namespace") {
       throw new TypeError(
@@ -493,7 +498,11 @@ export class WorkerMountNamespace implements MountNamespace {
     const tree = needsTree(mount);
     const fd = await this.#open(mount, tree, signal);
     const type = tree ? "open_tree" : "plain-open";
-    return await finishSource(new MountSource(type, fd, mount, this.#namespace), options);
+    try {
+      return await finishSource(new MountSource(type, fd, mount, this.#namespace), options);
+    } catch (error) {
+      throw explainSourceError(error, mount);
+    }
   }
 
   async #attach(source: MountSource, target: MountTarget, create: boolean): Promise<void> {
@@ -536,7 +545,7 @@ export class WorkerMountNamespace implements MountNamespace {
         else resolve(fd);
       }, (error) => {
         signal.removeEventListener("abort", onAbort);
-        if (!abandoned) reject(explainMissingSource(error));
+        if (!abandoned) reject(explainMissingSource(explainSourceError(error, mount)));
       });
     });
   }
