@@ -3,29 +3,39 @@
  * runc's `mountFd` and its user namespace `Handles`.
  *
  * A bind mount becomes an fd ({@linkcode mountFd}) that can be attached
- * anywhere ({@linkcode attachMountSource}). An id-mapped bind mount shows its
- * files with shifted owners: with `0:100000:65536`, a file owned by 0 on disk
- * shows as owned by 100000 through the mount, with no recursive `chown`.
+ * anywhere ({@linkcode attachMountSource}), or is made whole in one call
+ * ({@linkcode mountInto}). An id-mapped bind mount shows its files with
+ * shifted owners: with `0:100000:65536`, a file owned by 0 on disk shows as
+ * owned by 100000 through the mount, with no recursive `chown`. A mount
+ * namespace of another process, such as a running container's, is reached
+ * with {@linkcode openMountNamespace}.
  *
- * Needs Linux 5.12 (6.3 for tmpfs), and `--allow-ffi` (libc calls) with
- * `--allow-run=unshare` (user namespaces) and `--allow-read`/`--allow-write`
- * on `/proc` (their maps).
+ * A string target is a path of the caller's mount namespace, resolved as
+ * mount(2) would, symlinks followed: inside a container's tree, give the
+ * root and the path apart, as an `InRoot` (`{ root, path }`), which never
+ * resolves outside the root.
  *
- * @example Id-map a directory into a container's tree
+ * Needs Linux 5.12 (6.3 to id-map a tmpfs). Permissions: `--allow-ffi`, for
+ * every syscall (the id maps under `/proc` are read and written through libc
+ * too, so no `--allow-read` or `--allow-write` is needed), and
+ * `--allow-run=unshare` to make user namespaces for mappings given as lists.
+ * {@linkcode openMountNamespace} also needs `--allow-read` of this module's
+ * directory when it is imported from files: its Worker loads them.
+ *
+ * @example Id-map a directory, in the caller's mount namespace (as root)
  * ```ts
- * import { attachMountSource, Handles, mountFd, MS_BIND } from "./mod.ts";
+ * import { Handles, mountInto, MS_BIND, MS_RDONLY } from "./mod.ts";
  *
- * using handles = new Handles();
- * using source = await mountFd({
+ * using handles = new Handles(); // user namespaces, cached by mapping
+ * await mountInto({
  *   source: "/srv/data",
  *   destination: "/data",
- *   flags: MS_BIND,
+ *   flags: MS_BIND | MS_RDONLY,
  *   idMapping: {
  *     uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
  *     gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
  *   },
- * }, { handles });
- * attachMountSource(source, "/run/container/rootfs/data");
+ * }, "/mnt/data", { handles });
  * ```
  *
  * @module
