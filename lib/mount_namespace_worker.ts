@@ -40,7 +40,8 @@ export function createHandlers(): Handlers {
         if (!(error instanceof MountError) || error.code !== "EPERM") throw error;
         throw error.withHint(
           "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that " +
-            "owns it: run this from inside that user namespace, as root there)",
+            "owns it: run this inside that user namespace, in a mount namespace of its " +
+            "own, such as under nsenter --target PID --user unshare --mount)",
         );
       }
       thread = { procFd };

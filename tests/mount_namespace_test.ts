@@ -240,7 +240,8 @@ mountTest("joining a namespace without privilege over it is EPERM", async () => 
     code: "EPERM",
     message: "setns(CLONE_NEWNS) dst=/proc/self/ns/mnt: EPERM: Operation not permitted " +
       "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that owns it: " +
-      "run this from inside that user namespace, as root there)",
+      "run this inside that user namespace, in a mount namespace of its own, such as under " +
+      "nsenter --target PID --user unshare --mount)",
   });
 });
 
