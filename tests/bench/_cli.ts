@@ -15,7 +15,14 @@ import { fileURLToPath } from "node:url";
 import { MNT_DETACH } from "../../ffi/constants.ts";
 import { umount2 } from "../../ffi/syscalls.ts";
 import { CANNOT_MOUNT } from "../_util.ts";
-import { type Bench, type Floor, IDS, type Side } from "./_pairs.ts";
+import {
+  type Bench,
+  childrenCpuMicros,
+  type Floor,
+  IDS,
+  type Side,
+  type Timing,
+} from "./_pairs.ts";
 import type { Scratch } from "./_scratch.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -68,15 +75,17 @@ function cFloor(
   if (bin === undefined) return { name, missing: `${C_TOOL_VARIABLE} is not set` };
   return {
     name,
-    async measure(n: number): Promise<number> {
+    async measure(n: number): Promise<Timing> {
       let total = 0;
+      let cpu = 0;
       for (let i = 0; i < n; i++) {
-        const start = performance.now();
+        const [start, cpuStart] = [performance.now(), childrenCpuMicros()];
         await run(bin, args, code);
         total += performance.now() - start;
+        cpu += childrenCpuMicros() - cpuStart;
         after?.();
       }
-      return total / n * 1000;
+      return { micros: total / n * 1000, cpuMicros: cpu / n };
     },
   };
 }
@@ -105,7 +114,7 @@ export function cliBench(scratch: Scratch): Bench {
   const map = `--map-mount=b:0:${IDS.cli}:1`;
   const unmount = () => umount2(target, MNT_DETACH);
   const empty = program("deno run of an empty script", deno, ["run", ...flags, EMPTY], 0);
-  const rounds = { n: 10, batch: 1, rounds: 21 };
+  const rounds = { n: 10, batch: 1, rounds: 21, programs: true };
   return {
     pairs: [
       {

@@ -149,7 +149,7 @@ export async function startFloor(dir: string, hostID: number): Promise<CFloor> {
           // One request at a time on the pipe.
           const result = queue.then(() => run(op, n * scale));
           queue = result.then(() => {}, () => {});
-          return result.then((micros) => micros * scale);
+          return result.then((micros) => ({ micros: micros * scale }));
         },
       };
     },

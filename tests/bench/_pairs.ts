@@ -27,12 +27,20 @@ export interface Side {
   after?: () => void | Promise<void>;
 }
 
+/** The mean time of one iteration, in µs, and the CPU time of the programs it ran. */
+export interface Timing {
+  /** Wall-clock time. */
+  micros: number;
+  /** User + system CPU time of the programs an iteration ran, if it ran any. */
+  cpuMicros?: number;
+}
+
 /** The least the work can cost: timed by a program of its own, or missing. */
 export interface Floor {
   /** What it does. */
   name: string;
-  /** Runs `n` iterations; resolves to the mean time of one, in µs. */
-  measure?: (n: number) => Promise<number>;
+  /** Runs `n` iterations; resolves to the mean time of one. */
+  measure?: (n: number) => Promise<Timing>;
   /** Why there is none. */
   missing?: string;
 }
@@ -60,6 +68,8 @@ export interface Pair {
   floor?: Floor;
   /** The targets, in medians; none for a row that gives context. */
   targets: Target[];
+  /** Whether each side runs a program: the table shows their CPU time too. */
+  programs?: boolean;
   /** Iterations for `deno bench`. */
   n: number;
   /** Iterations per timed batch for `medians.ts`. */
@@ -74,7 +84,25 @@ const bare = Deno.dlopen("libc.so.6", {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   open_tree: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   mount_setattr: { parameters: ["i32", "buffer", "u32", "buffer", "usize"], result: "i32" },
+  getrusage: { parameters: ["i32", "buffer"], result: "i32" },
 }).symbols;
+
+const RUSAGE_CHILDREN = -1;
+const rusage = new BigInt64Array(18);
+const rusageBytes = new Uint8Array(rusage.buffer);
+
+/**
+ * The CPU time (user + system) of this process's reaped children so far:
+ * for a row that runs programs, what they cost, whatever else the machine
+ * runs.
+ *
+ * @returns The time, in µs.
+ */
+export function childrenCpuMicros(): number {
+  bare.getrusage(RUSAGE_CHILDREN, rusageBytes);
+  const [userSec, userMicros, sysSec, sysMicros] = rusage;
+  return Number(userSec + sysSec) * 1e6 + Number(userMicros + sysMicros);
+}
 
 const O_PATH_CLOEXEC = 0o10000000 | 0o2000000;
 const OPEN_TREE = 1 | 0o2000000; // OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC

@@ -31,12 +31,14 @@ import { C_TOOL_VARIABLE, cliBench } from "./_cli.ts";
 import { type CFloor, startFloor } from "./_floor.ts";
 import {
   type Bench,
+  childrenCpuMicros,
   type Floor,
   IDS,
   mountFdBench,
   type Pair,
   type Side,
   type Target,
+  type Timing,
   usernsBench,
 } from "./_pairs.ts";
 import { makeScratch } from "./_scratch.ts";
@@ -94,20 +96,26 @@ interface Row {
   baselineMicros: number;
   floorMicros?: number;
   floorMissing?: string;
+  /** For a row of programs: the median CPU time (user + system) of each side's programs. */
+  cpu?: { library: number; baseline: number; floor?: number };
   targets: Checked[];
   overhead: boolean;
 }
 
-/** One batch: the mean time of an iteration, in µs. */
-async function batch(side: Side, n: number): Promise<number> {
+/** One batch: the mean time of an iteration, and the CPU time of the programs it ran. */
+async function batch(side: Side, n: number): Promise<Timing> {
   const { fn, before, after } = side;
+  const cpuStart = childrenCpuMicros();
+  let cpu = 0;
   let total = 0;
   if (before !== undefined || after !== undefined) {
     for (let i = 0; i < n; i++) {
       await before?.();
       const start = performance.now();
+      const cpuBefore = childrenCpuMicros();
       await fn();
       total += performance.now() - start;
+      cpu += childrenCpuMicros() - cpuBefore;
       await after?.();
     }
   } else {
@@ -117,8 +125,9 @@ async function batch(side: Side, n: number): Promise<number> {
       if (result instanceof Promise) await result;
     }
     total = performance.now() - start;
+    cpu = childrenCpuMicros() - cpuStart;
   }
-  return total / n * 1000;
+  return { micros: total / n * 1000, cpuMicros: cpu / n };
 }
 
 function median(values: number[]): number {
@@ -168,9 +177,9 @@ function check(
 }
 
 async function measure(pair: Pair): Promise<Row> {
-  const library: number[] = [];
-  const baseline: number[] = [];
-  const floors: number[] = [];
+  const library: Timing[] = [];
+  const baseline: Timing[] = [];
+  const floors: Timing[] = [];
   const floor: Floor = pair.floor ?? { name: "", missing: "no C equivalent" };
   const { measure: floorBatch } = floor;
   const sides: (() => Promise<void>)[] = [
@@ -188,8 +197,10 @@ async function measure(pair: Pair): Promise<Row> {
     const order = round % 2 === 0 ? sides : [...sides].reverse();
     for (const side of order) await side();
   }
-  const [lib, base] = [median(library), median(baseline)];
-  const floorMicros = floors.length > 0 ? median(floors) : undefined;
+  const wall = (timings: Timing[]) => median(timings.map((timing) => timing.micros));
+  const cpu = (timings: Timing[]) => median(timings.map((timing) => timing.cpuMicros ?? NaN));
+  const [lib, base] = [wall(library), wall(baseline)];
+  const floorMicros = floors.length > 0 ? wall(floors) : undefined;
   return {
     operation: pair.operation,
     baseline: pair.baseline.name,
@@ -198,6 +209,13 @@ async function measure(pair: Pair): Promise<Row> {
     baselineMicros: base,
     floorMicros,
     floorMissing: floorMicros === undefined ? floor.missing : undefined,
+    cpu: pair.programs
+      ? {
+        library: cpu(library),
+        baseline: cpu(baseline),
+        floor: floors.length > 0 ? cpu(floors) : undefined,
+      }
+      : undefined,
     targets: pair.targets.map((target) => check(target, lib, base, floor, floorMicros)),
     overhead: pair.targets.some((target) => target.kind === "overhead"),
   };
@@ -267,6 +285,8 @@ if (options.json) {
       "| operation | library | Deno baseline | vs baseline | C floor | vs floor | target | met |\n" +
       "|---|---|---|---|---|---|---|---|",
   );
+  const cpu = (micros?: number) =>
+    micros === undefined || Number.isNaN(micros) ? "" : ` (CPU ${format(micros)})`;
   for (const row of rows) {
     let vsBaseline = relation(row.libraryMicros, row.baselineMicros);
     if (row.overhead) {
@@ -274,7 +294,7 @@ if (options.json) {
       vsBaseline += ` (${diff >= 0 ? "+" : "−"}${format(Math.abs(diff))})`;
     }
     const floorCell = row.floorMicros !== undefined
-      ? `${format(row.floorMicros)}: ${row.floor}`
+      ? `${format(row.floorMicros)}${cpu(row.cpu?.floor)}: ${row.floor}`
       : row.floor === undefined
       ? ""
       : `n/a: ${row.floorMissing}`;
@@ -286,16 +306,18 @@ if (options.json) {
       target.met === undefined ? "not measured" : target.met ? "yes" : "**no**"
     ).join("; ");
     console.log(
-      `| ${row.operation} | ${format(row.libraryMicros)} | ${
+      `| ${row.operation} | ${format(row.libraryMicros)}${cpu(row.cpu?.library)} | ${
         format(row.baselineMicros)
-      }: ${row.baseline} | ${vsBaseline} | ${floorCell} | ${vsFloor} | ${
+      }${cpu(row.cpu?.baseline)}: ${row.baseline} | ${vsBaseline} | ${floorCell} | ${vsFloor} | ${
         targets || "(context)"
       } | ${met} |`,
     );
   }
   console.log(
-    "\nMedians of alternating batches; a row's ratios are measured in the same run: " +
-      "`deno run --allow-all tests/bench/medians.ts`",
+    "\nMedians of alternating batches; a row's ratios are measured in the same run. " +
+      "Rows of programs show the median CPU time (user + system) of the programs too, " +
+      "which the machine's load inflates less than their wall-clock time; targets are " +
+      "on wall-clock time. `deno run --allow-all tests/bench/medians.ts`",
   );
 }
 
