@@ -5,6 +5,10 @@
  * environment variable `MOUNT_IDMAPPED_BIN` (build it from
  * brauner/mount-idmapped; without it, the C column says so).
  *
+ * A context row times the same tool bundled into one file by `deno bundle`
+ * (built at bench time into a temporary directory; without `deno bundle`,
+ * the row is left out with a note).
+ *
  * The end-to-end pair mounts, so it runs only in a mount namespace of the
  * bench's own: `medians.ts` makes one.
  *
@@ -20,6 +24,7 @@ import {
   childrenCpuMicros,
   type Floor,
   IDS,
+  type Pair,
   type Side,
   type Timing,
 } from "./_pairs.ts";
@@ -90,15 +95,30 @@ function cFloor(
   };
 }
 
+/** Bundles the tool into `dir` with `deno bundle`: its path, or why not. */
+async function bundle(dir: string): Promise<{ path?: string; missing?: string }> {
+  const path = `${dir}/mount_idmapped.js`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--platform", "deno", "-o", path, TOOL],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (out.success) return { path };
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
+  return { missing: `deno bundle failed: ${err}` };
+}
+
 /**
  * The command-line pairs.
  *
  * @param scratch A directory the tool may id-map.
- * @returns The pairs: `--help`, the mount path up to its first syscall, and
- * a whole mount, each beside an empty script and the C tool.
+ * @returns The pairs: `--help`, the mount path up to its first syscall (as
+ * it is, and bundled), and a whole mount, each beside an empty script and
+ * the C tool.
  * @throws {Error} Outside a mount namespace of the bench's own.
  */
-export function cliBench(scratch: Scratch): Bench {
+export async function cliBench(scratch: Scratch): Promise<Bench> {
   if (CANNOT_MOUNT !== undefined) {
     throw new Error(`the command-line pairs mount, and can't here: ${CANNOT_MOUNT}`);
   }
@@ -115,44 +135,60 @@ export function cliBench(scratch: Scratch): Bench {
   const unmount = () => umount2(target, MNT_DETACH);
   const empty = program("deno run of an empty script", deno, ["run", ...flags, EMPTY], 0);
   const rounds = { n: 10, batch: 1, rounds: 21, programs: true };
-  return {
-    pairs: [
-      {
-        operation: "`mount-idmapped --help`",
-        library: program("mount-idmapped --help", deno, ["run", ...flags, TOOL, "--help"], 0),
-        baseline: empty,
-        floor: cFloor("C mount-idmapped --help", bin, ["--help"], 0),
-        targets: [{ kind: "overhead", maxMicros: 15000 }],
-        ...rounds,
-      },
-      {
-        operation: "`mount-idmapped` up to its first syscall (module loading: a missing source)",
-        library: program(
-          "mount-idmapped, a missing source",
-          deno,
-          ["run", ...flags, TOOL, map, missing, target],
-          1,
-        ),
-        baseline: empty,
-        floor: cFloor("C mount-idmapped, a missing source", bin, [map, missing, target], 1),
-        targets: [{ kind: "overhead", maxMicros: 15000 }],
-        ...rounds,
-      },
-      {
-        operation: "`mount-idmapped` end to end: one id-mapped mount",
-        library: program(
-          "mount-idmapped",
-          deno,
-          ["run", ...flags, TOOL, map, source, target],
-          0,
-          unmount,
-        ),
-        baseline: empty,
-        floor: cFloor("C mount-idmapped", bin, [map, source, target], 0, unmount),
-        targets: [{ kind: "floor", max: 2 }],
-        ...rounds,
-      },
-    ],
-    close(): void {},
-  };
+  const bundled = await bundle(scratch.dir);
+  if (bundled.missing !== undefined) {
+    console.error(`medians: no bundled mount-idmapped row: ${bundled.missing}`);
+  }
+  const pairs: Pair[] = [
+    {
+      operation: "`mount-idmapped --help`",
+      library: program("mount-idmapped --help", deno, ["run", ...flags, TOOL, "--help"], 0),
+      baseline: empty,
+      floor: cFloor("C mount-idmapped --help", bin, ["--help"], 0),
+      targets: [{ kind: "overhead", maxMicros: 15000 }],
+      ...rounds,
+    },
+    {
+      operation: "`mount-idmapped` up to its first syscall (module loading: a missing source)",
+      library: program(
+        "mount-idmapped, a missing source",
+        deno,
+        ["run", ...flags, TOOL, map, missing, target],
+        1,
+      ),
+      baseline: empty,
+      floor: cFloor("C mount-idmapped, a missing source", bin, [map, missing, target], 1),
+      targets: [{ kind: "overhead", maxMicros: 15000 }],
+      ...rounds,
+    },
+    ...(bundled.path === undefined ? [] : [{
+      operation: "the same, bundled into one file by `deno bundle` (context)",
+      library: program(
+        "mount-idmapped bundled, a missing source",
+        deno,
+        // The project's configuration, as the unbundled tool finds it.
+        ["run", "--config", `${ROOT}/deno.json`, ...flags, bundled.path, map, missing, target],
+        1,
+      ),
+      baseline: empty,
+      floor: cFloor("C mount-idmapped, a missing source", bin, [map, missing, target], 1),
+      targets: [],
+      ...rounds,
+    }]),
+    {
+      operation: "`mount-idmapped` end to end: one id-mapped mount",
+      library: program(
+        "mount-idmapped",
+        deno,
+        ["run", ...flags, TOOL, map, source, target],
+        0,
+        unmount,
+      ),
+      baseline: empty,
+      floor: cFloor("C mount-idmapped", bin, [map, source, target], 0, unmount),
+      targets: [{ kind: "floor", max: 2 }],
+      ...rounds,
+    },
+  ];
+  return { pairs, close(): void {} };
 }

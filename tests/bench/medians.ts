@@ -289,9 +289,12 @@ if (options.json) {
     micros === undefined || Number.isNaN(micros) ? "" : ` (CPU ${format(micros)})`;
   for (const row of rows) {
     let vsBaseline = relation(row.libraryMicros, row.baselineMicros);
-    if (row.overhead) {
-      const diff = row.libraryMicros - row.baselineMicros;
-      vsBaseline += ` (${diff >= 0 ? "+" : "−"}${format(Math.abs(diff))})`;
+    const signed = (diff: number) => `${diff >= 0 ? "+" : "−"}${format(Math.abs(diff))}`;
+    if (row.cpu !== undefined) {
+      const cpuDiff = row.cpu.library - row.cpu.baseline;
+      vsBaseline += ` (${signed(row.libraryMicros - row.baselineMicros)}; CPU ${signed(cpuDiff)})`;
+    } else if (row.overhead) {
+      vsBaseline += ` (${signed(row.libraryMicros - row.baselineMicros)})`;
     }
     const floorCell = row.floorMicros !== undefined
       ? `${format(row.floorMicros)}${cpu(row.cpu?.floor)}: ${row.floor}`
