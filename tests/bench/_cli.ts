@@ -33,6 +33,7 @@ import type { Scratch } from "./_scratch.ts";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TOOL = fileURLToPath(new URL("../../examples/mount_idmapped.ts", import.meta.url));
 const EMPTY = fileURLToPath(new URL("./_empty.ts", import.meta.url));
+const LIBC_ONLY = fileURLToPath(new URL("./_libc_only.ts", import.meta.url));
 
 /** The environment variable naming the C tool. */
 export const C_TOOL_VARIABLE = "MOUNT_IDMAPPED_BIN";
@@ -159,6 +160,13 @@ export async function cliBench(scratch: Scratch): Promise<Bench> {
       baseline: empty,
       floor: cFloor("C mount-idmapped, a missing source", bin, [map, missing, target], 1),
       targets: [{ kind: "overhead", maxMicros: 15000 }],
+      ...rounds,
+    },
+    {
+      operation: "of which `ffi/libc.ts` alone: `Deno.dlopen` of its symbol table (context)",
+      library: program("deno run of ffi/libc.ts", deno, ["run", ...flags, LIBC_ONLY], 0),
+      baseline: empty,
+      targets: [],
       ...rounds,
     },
     ...(bundled.path === undefined ? [] : [{
