@@ -6,23 +6,23 @@
  *       --map-mount=b:0:100000:65536 /srv/data /mnt/data
  *
  * The mount is attached in the caller's mount namespace. Exit status: 0 when
- * mounted, 1 when a syscall or helper failed, 2 for bad usage.
+ * mounted, 1 when a syscall or helper failed, 2 for bad usage (the C tool
+ * exits 0 after printing its usage; 2 is the usual status of a usage error).
+ *
+ * It starts fast: it reads its command line itself, with no module but the
+ * kernel constants, and loads the library modules a mount needs (not all of
+ * `mod.ts`) only once the command line asks for a mount. `--help` and bad
+ * usage load nothing more.
  *
  * @module
  */
 
-import { resolve } from "node:path";
-import { parseArgs } from "node:util";
-import {
-  attachMountSource,
-  type IDMap,
-  type Mount,
-  MountError,
-  mountFd,
-  MS_BIND,
-  MS_REC,
-  validateMount,
-} from "../mod.ts";
+import { MS_BIND, MS_REC } from "../ffi/constants.ts";
+import type { attachMountSource } from "../lib/attach.ts";
+import type { MountError } from "../lib/errors.ts";
+import type { mountFd } from "../lib/mount_fd.ts";
+import type { validateMount } from "../lib/validate.ts";
+import type { IDMap, Mount } from "../mod.ts";
 
 const USAGE =
   `Usage: mount-idmapped --map-mount=<idmap> [--map-mount=<idmap>]... [--recursive] <source> <target>
@@ -52,7 +52,68 @@ Exit status: 0 mounted, 1 the mount failed, 2 bad usage.`;
 /** Bad usage: printed as one line, exit status 2. */
 class UsageError extends Error {}
 
+const HELP = "see mount-idmapped --help";
+
 const RANGE = /^(b|both|u|uid|g|gid):(\d+):(\d+):(\d+)$/;
+
+/** The options, and the positionals, of a command line. */
+interface Options {
+  maps: string[];
+  recursive: boolean;
+  help: boolean;
+  positionals: string[];
+}
+
+/**
+ * Reads the options much as `parseArgs` does in strict mode, without loading
+ * `node:util` (which costs more than the rest of the start): `--map-mount`
+ * takes a value (`--map-mount=V` or `--map-mount V`), `--recursive` and
+ * `-h`/`--help` take none, `--` ends the options, and anything else that
+ * starts with `-` is an unknown option.
+ */
+function readOptions(args: string[]): Options {
+  const options: Options = { maps: [], recursive: false, help: false, positionals: [] };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      options.positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      options.positionals.push(arg);
+      continue;
+    }
+    const equals = arg.indexOf("=");
+    const name = arg.startsWith("--") && equals > 0 ? arg.slice(0, equals) : arg;
+    const value = name === arg ? undefined : arg.slice(equals + 1);
+    switch (name) {
+      case "--map-mount":
+        if (value !== undefined) {
+          options.maps.push(value);
+        } else if (i + 1 < args.length) {
+          options.maps.push(args[++i]);
+        } else {
+          throw new UsageError(`option --map-mount needs a value: ${HELP}`);
+        }
+        break;
+      case "--recursive":
+      case "--help":
+      case "-h":
+        if (value !== undefined) throw new UsageError(`option ${name} takes no value: ${HELP}`);
+        if (name === "--recursive") options.recursive = true;
+        else options.help = true;
+        break;
+      default:
+        throw new UsageError(`unknown option ${JSON.stringify(name)}: ${HELP}`);
+    }
+  }
+  return options;
+}
+
+/** An absolute target: a relative one names a path under the working directory, as in mount(2). */
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+}
 
 /**
  * Turns the command line into a mount.
@@ -61,35 +122,18 @@ const RANGE = /^(b|both|u|uid|g|gid):(\d+):(\d+):(\d+)$/;
  * @returns The mount, or `"help"`.
  */
 export function parseCommandLine(args: string[]): Mount | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        "map-mount": { type: "string", multiple: true },
-        recursive: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) return "help";
+  const { maps, recursive, help, positionals } = readOptions(args);
+  if (help) return "help";
   if (positionals.length !== 2) {
     throw new UsageError(
-      `expected <source> and <target>, got ${positionals.length} argument(s)`,
+      `expected <source> and <target>, got ${positionals.length} argument(s): ${HELP}`,
     );
   }
-  const maps = values["map-mount"] ?? [];
-  if (maps.length === 0) throw new UsageError("at least one --map-mount is needed");
-  const recursive = values.recursive === true;
+  if (maps.length === 0) throw new UsageError(`at least one --map-mount is needed: ${HELP}`);
   const [source, target] = positionals;
   const mount: Mount = {
     source,
-    destination: resolve(target),
+    destination: absolute(target),
     flags: recursive ? MS_BIND | MS_REC : MS_BIND,
   };
   const paths = maps.filter((map) => map.startsWith("/"));
@@ -130,6 +174,33 @@ export function parseCommandLine(args: string[]): Mount | "help" {
   return mount;
 }
 
+/** What a mount needs of the library. */
+interface Mounting {
+  validateMount: typeof validateMount;
+  mountFd: typeof mountFd;
+  attachMountSource: typeof attachMountSource;
+  MountError: typeof MountError;
+}
+
+/**
+ * Loads the library modules a mount needs: only these, and only once the
+ * command line asks for a mount.
+ */
+async function loadMounting(): Promise<Mounting> {
+  const [validate, source, attach, errors] = await Promise.all([
+    import("../lib/validate.ts"),
+    import("../lib/mount_fd.ts"),
+    import("../lib/attach.ts"),
+    import("../lib/errors.ts"),
+  ]);
+  return {
+    validateMount: validate.validateMount,
+    mountFd: source.mountFd,
+    attachMountSource: attach.attachMountSource,
+    MountError: errors.MountError,
+  };
+}
+
 /**
  * Runs the tool.
  *
@@ -137,23 +208,25 @@ export function parseCommandLine(args: string[]): Mount | "help" {
  * @returns The exit status.
  */
 export async function main(args: string[]): Promise<number> {
+  let mountError: typeof MountError | undefined;
   try {
     const mount = parseCommandLine(args);
     if (mount === "help") {
       console.log(USAGE);
       return 0;
     }
-    validateMount(mount);
-    using source = await mountFd(mount);
-    attachMountSource(source, mount.destination);
+    const lib = await loadMounting();
+    mountError = lib.MountError;
+    lib.validateMount(mount);
+    using source = await lib.mountFd(mount);
+    lib.attachMountSource(source, mount.destination);
     return 0;
   } catch (error) {
+    const failed = mountError !== undefined && error instanceof mountError;
     const usage = error instanceof UsageError || error instanceof TypeError ||
-      (error instanceof MountError && error.op === "validate");
+      (failed && (error as MountError).op === "validate");
     console.error(`mount-idmapped: ${(error as Error).message}`);
-    if (!usage && !(error instanceof MountError || error instanceof Deno.errors.NotCapable)) {
-      throw error;
-    }
+    if (!usage && !failed && !(error instanceof Deno.errors.NotCapable)) throw error;
     return usage ? 2 : 1;
   }
 }

@@ -106,7 +106,6 @@ Deno.test("mount-idmapped: bad usage is one clear line and exit code 2", async (
       ["--map-mount=b:0:100:10", "--map-mount=b:5:500:10", "/a", "/b"],
       "validate dst=/b: invalid idMapping.uidMappings: entries 0 and 1 overlap in containerID",
     ],
-    [["--bogus", "/a", "/b"], "Unknown option '--bogus'"],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" ") || "(none)", async () => {
@@ -116,6 +115,28 @@ Deno.test("mount-idmapped: bad usage is one clear line and exit code 2", async (
       const lines = err.trimEnd().split("\n");
       assert.equal(lines.length, 1, err);
       assert.ok(lines[0].startsWith(`mount-idmapped: ${message}`), lines[0]);
+    });
+  }
+});
+
+Deno.test("mount-idmapped: an unknown or malformed option is one line that names it and --help", async (t) => {
+  const help = "see mount-idmapped --help";
+  const cases: [string[], string][] = [
+    [["--bogus", "/a", "/b"], `unknown option "--bogus": ${help}`],
+    [["--map-mount=b:0:1:1", "/a", "/b", "-x"], `unknown option "-x": ${help}`],
+    [["--bogus=1", "/a", "/b"], `unknown option "--bogus": ${help}`],
+    [["--map-caller=b:0:1:1", "/a", "/b"], `unknown option "--map-caller": ${help}`],
+    [["--recursive=yes", "/a", "/b"], `option --recursive takes no value: ${help}`],
+    [["--help=1"], `option --help takes no value: ${help}`],
+    [["/a", "/b", "--map-mount"], `option --map-mount needs a value: ${help}`],
+    [["--map-mount=b:0:1:1"], `expected <source> and <target>, got 0 argument(s): ${help}`],
+  ];
+  for (const [args, message] of cases) {
+    await t.step(args.join(" "), async () => {
+      const { code, out, err } = await tool(...args);
+      assert.equal(out, "");
+      assert.equal(err, `mount-idmapped: ${message}\n`);
+      assert.equal(code, 2);
     });
   }
 });
@@ -132,4 +153,21 @@ Deno.test("parseCommandLine() builds the mount", () => {
     },
   });
   assert.equal(parseCommandLine(["-h"]), "help");
+  assert.equal(parseCommandLine(["--recursive", "/a", "--help"]), "help");
+});
+
+Deno.test("parseCommandLine() takes a separate value, --, and a relative target", () => {
+  const mount = parseCommandLine([
+    "--map-mount",
+    "u:0:1:1",
+    "--map-mount=g:0:2:1",
+    "--",
+    "-s",
+    "t",
+  ]);
+  assert.ok(mount !== "help");
+  assert.equal(mount.source, "-s");
+  assert.equal(mount.destination, `${Deno.cwd()}/t`);
+  assert.deepEqual(mount.idMapping?.uidMappings, [{ containerID: 0, hostID: 1, size: 1 }]);
+  assert.deepEqual(mount.idMapping?.gidMappings, [{ containerID: 0, hostID: 2, size: 1 }]);
 });

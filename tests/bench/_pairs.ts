@@ -1,16 +1,19 @@
 /**
  * The benchmark pairs: each library operation beside a baseline that does the
- * same work directly, through a bare `Deno.dlopen` or a bare `Deno.Command`.
+ * same work directly, through a bare `Deno.dlopen` or a bare `Deno.Command`,
+ * and beside its C floor (`floor.c`: the same syscalls with no runtime).
  * `mount_fd_bench.ts` and `userns_bench.ts` hand them to `deno bench`;
  * `medians.ts` runs them interleaved and prints medians and ratios.
  *
- * Run as root (the idmapped pair needs to id-map a directory; the others
- * need a range of ids).
+ * Run as root, or rootless under `unshare --user --map-auto --map-root-user
+ * --mount` (see `_scratch.ts`).
  *
  * @module
  */
 
 import { Handles, type Mapping, type Mount, mountFd, MS_BIND } from "../../mod.ts";
+import type { CFloor } from "./_floor.ts";
+import type { Scratch } from "./_scratch.ts";
 
 /** One side of a pair. */
 export interface Side {
@@ -19,15 +22,39 @@ export interface Side {
   /** One iteration; a promise is awaited. */
   fn: () => void | Promise<void>;
   /** Untimed work before each iteration, such as waiting for a pool to refill. */
-  before?: () => Promise<void>;
+  before?: () => void | Promise<void>;
+  /** Untimed work after each iteration, such as an unmount. */
+  after?: () => void | Promise<void>;
+}
+
+/** The mean time of one iteration, in µs, and the CPU time of the programs it ran. */
+export interface Timing {
+  /** Wall-clock time. */
+  micros: number;
+  /** User + system CPU time of the programs an iteration ran, if it ran any. */
+  cpuMicros?: number;
+}
+
+/** The least the work can cost: timed by a program of its own, or missing. */
+export interface Floor {
+  /** What it does. */
+  name: string;
+  /** Runs `n` iterations; resolves to the mean time of one. */
+  measure?: (n: number) => Promise<Timing>;
+  /** Why there is none. */
+  missing?: string;
 }
 
 /** What a pair must show, in medians. */
 export type Target =
+  /** The library at most `max` times its Deno baseline. */
   | { kind: "ratio"; max: number }
-  | { kind: "time"; maxMicros: number }
-  | { kind: "speedup"; min: number }
-  | { kind: "none" };
+  /** The library at most `max` times its floor. */
+  | { kind: "floor"; max: number }
+  /** The library at most `maxMicros` more than its baseline. */
+  | { kind: "overhead"; maxMicros: number }
+  /** The library at most `maxMicros`. */
+  | { kind: "time"; maxMicros: number };
 
 /** A library operation and its baseline. */
 export interface Pair {
@@ -37,8 +64,12 @@ export interface Pair {
   library: Side;
   /** The same work, done directly. */
   baseline: Side;
-  /** The target, in medians. */
-  target: Target;
+  /** The same work in C, when there is a C equivalent. */
+  floor?: Floor;
+  /** The targets, in medians; none for a row that gives context. */
+  targets: Target[];
+  /** Whether each side runs a program: the table shows their CPU time too. */
+  programs?: boolean;
   /** Iterations for `deno bench`. */
   n: number;
   /** Iterations per timed batch for `medians.ts`. */
@@ -53,7 +84,25 @@ const bare = Deno.dlopen("libc.so.6", {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   open_tree: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   mount_setattr: { parameters: ["i32", "buffer", "u32", "buffer", "usize"], result: "i32" },
+  getrusage: { parameters: ["i32", "buffer"], result: "i32" },
 }).symbols;
+
+const RUSAGE_CHILDREN = -1;
+const rusage = new BigInt64Array(18);
+const rusageBytes = new Uint8Array(rusage.buffer);
+
+/**
+ * The CPU time (user + system) of this process's reaped children so far:
+ * for a row that runs programs, what they cost, whatever else the machine
+ * runs.
+ *
+ * @returns The time, in µs.
+ */
+export function childrenCpuMicros(): number {
+  bare.getrusage(RUSAGE_CHILDREN, rusageBytes);
+  const [userSec, userMicros, sysSec, sysMicros] = rusage;
+  return Number(userSec + sysSec) * 1e6 + Number(userMicros + sysMicros);
+}
 
 const O_PATH_CLOEXEC = 0o10000000 | 0o2000000;
 const OPEN_TREE = 1 | 0o2000000; // OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
@@ -64,6 +113,20 @@ const MOUNT_ATTR_IDMAP = 0x100000n;
 const EMPTY = new Uint8Array(1);
 const PING = new Uint8Array([0x2e]);
 
+/**
+ * The host ids the pairs map, all below 65536 so that a rootless namespace
+ * with a subordinate range holds them: one cached mapping, 1,000 cached ones,
+ * 32 at once, fresh ones (cycling through 20,000), and the C floor's.
+ */
+export const IDS = {
+  cached: 10000,
+  many: 20000,
+  concurrent: 30000,
+  fresh: 40000,
+  floor: 61000,
+  cli: 62000,
+} as const;
+
 /** `n` distinct mappings of one id each, from host id `first`. */
 function mappings(n: number, first: number): Mapping[] {
   return Array.from({ length: n }, (_, i) => {
@@ -73,9 +136,9 @@ function mappings(n: number, first: number): Mapping[] {
 }
 
 let next = 0;
-/** A mapping no earlier call used. */
+/** A mapping no recent call used: 20,000 of them in turn. */
 function freshMapping(): Mapping {
-  const range = [{ containerID: 0, hostID: 100000 + next++, size: 1 }];
+  const range = [{ containerID: 0, hostID: IDS.fresh + next++ % 20000, size: 1 }];
   return { uidMappings: range, gidMappings: range };
 }
 
@@ -107,12 +170,14 @@ export interface Bench {
 /**
  * The mountFd pairs: plain and idmapped with a warm cache.
  *
- * @returns The pairs, over a scratch directory.
+ * @param scratch The directory to mount.
+ * @param floor The C floor, for `medians.ts`.
+ * @returns The pairs.
  */
-export async function mountFdBench(): Promise<Bench> {
-  const dir = Deno.makeTempDirSync({ prefix: "mountfd-bench-" });
+export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Bench> {
+  const { dir } = scratch;
   const cdir = new TextEncoder().encode(dir + "\0");
-  const mapping = mappings(1, 10000)[0];
+  const mapping = mappings(1, IDS.cached)[0];
   const plain: Mount = { source: dir, destination: "/d", flags: MS_BIND };
   const idmapped: Mount = { ...plain, idMapping: mapping };
   const handles = new Handles();
@@ -122,6 +187,7 @@ export async function mountFdBench(): Promise<Bench> {
   // The same syscalls, behind the promise an async API returns: no await inside.
   // deno-lint-ignore require-await
   const openAsync = async () => bare.open(cdir, O_PATH_CLOEXEC, 0);
+  const openFloor = floor?.floor("open(O_PATH) + close", "open");
   return {
     pairs: [
       {
@@ -136,7 +202,8 @@ export async function mountFdBench(): Promise<Bench> {
             bare.close(bare.open(cdir, O_PATH_CLOEXEC, 0));
           },
         },
-        target: { kind: "ratio", max: 1.2 },
+        floor: openFloor,
+        targets: [{ kind: "ratio", max: 1.2 }],
         n: 20000,
         batch: 500,
         rounds: 120,
@@ -153,7 +220,8 @@ export async function mountFdBench(): Promise<Bench> {
             bare.close(await openAsync());
           },
         },
-        target: { kind: "none" },
+        floor: openFloor,
+        targets: [],
         n: 20000,
         batch: 500,
         rounds: 120,
@@ -172,7 +240,8 @@ export async function mountFdBench(): Promise<Bench> {
             bare.close(fd);
           },
         },
-        target: { kind: "ratio", max: 1.1 },
+        floor: floor?.floor("open_tree + mount_setattr + close", "idmap"),
+        targets: [{ kind: "ratio", max: 1.1 }],
         n: 5000,
         batch: 50,
         rounds: 120,
@@ -181,7 +250,6 @@ export async function mountFdBench(): Promise<Bench> {
     close(): void {
       userns.close();
       handles.release();
-      Deno.removeSync(dir, { recursive: true });
     },
   };
 }
@@ -190,14 +258,15 @@ export async function mountFdBench(): Promise<Bench> {
  * The Handles pairs: cached gets (with 1 and 1,000 mappings cached), new
  * mappings with and without a pool, and concurrent new mappings.
  *
+ * @param floor The C floor, for `medians.ts`.
  * @returns The pairs, with their caches filled.
  */
-export async function usernsBench(): Promise<Bench> {
-  const mapping = mappings(1, 10000)[0];
+export async function usernsBench(floor?: CFloor): Promise<Bench> {
+  const mapping = mappings(1, IDS.cached)[0];
   const handles = new Handles();
   const userns = await handles.get(mapping);
   // 1,000 cached mappings, against 1.
-  const many = mappings(1000, 20000);
+  const many = mappings(1000, IDS.many);
   const big = new Handles();
   for (let i = 0; i < many.length; i += 25) {
     for (const fd of await Promise.all(many.slice(i, i + 25).map((m) => big.get(m)))) fd.close();
@@ -206,7 +275,10 @@ export async function usernsBench(): Promise<Bench> {
   (await small.get(many[500])).close();
   const pooled = new Handles({ prespawn: 1 });
   await pooled.ready();
-  const set = mappings(32, 30000);
+  const set = mappings(32, IDS.concurrent);
+  const dupFloor = floor?.floor("fcntl(F_DUPFD_CLOEXEC) + close", "dup");
+  const usernsFloor = floor?.floor("clone(CLONE_NEWUSER) + maps + open + kill + wait", "userns");
+  const usernsFloor32 = floor?.floor("32 × (clone(CLONE_NEWUSER) + maps + ...)", "userns", 32);
   return {
     pairs: [
       {
@@ -221,7 +293,8 @@ export async function usernsBench(): Promise<Bench> {
             bare.close(bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0));
           },
         },
-        target: { kind: "time", maxMicros: 5 },
+        floor: dupFloor,
+        targets: [{ kind: "time", maxMicros: 5 }, { kind: "ratio", max: 1.3 }],
         n: 50000,
         batch: 1000,
         rounds: 120,
@@ -236,7 +309,8 @@ export async function usernsBench(): Promise<Bench> {
           name: "Handles.get + close, 1 cached",
           fn: async () => (await small.get(many[500])).close(),
         },
-        target: { kind: "ratio", max: 1.2 },
+        floor: dupFloor,
+        targets: [{ kind: "ratio", max: 1.2 }],
         n: 50000,
         batch: 1000,
         rounds: 120,
@@ -254,7 +328,8 @@ export async function usernsBench(): Promise<Bench> {
           name: "bare spawn of the helper (unshare --user cat)",
           fn: bareHelper,
         },
-        target: { kind: "ratio", max: 1.2 },
+        floor: usernsFloor,
+        targets: [{ kind: "ratio", max: 1.05 }],
         n: 200,
         batch: 1,
         rounds: 150,
@@ -271,7 +346,8 @@ export async function usernsBench(): Promise<Bench> {
           name: "bare spawn of the helper (unshare --user cat)",
           fn: bareHelper,
         },
-        target: { kind: "time", maxMicros: 500 },
+        floor: usernsFloor,
+        targets: [{ kind: "time", maxMicros: 500 }, { kind: "floor", max: 0.35 }],
         n: 200,
         batch: 1,
         rounds: 150,
@@ -292,7 +368,8 @@ export async function usernsBench(): Promise<Bench> {
             for (const m of set) (await fresh.get(m)).close();
           },
         },
-        target: { kind: "speedup", min: 1.8 },
+        floor: usernsFloor32,
+        targets: [{ kind: "ratio", max: 1 }],
         n: 20,
         batch: 1,
         rounds: 25,
@@ -311,7 +388,8 @@ export async function usernsBench(): Promise<Bench> {
             for (let i = 0; i < set.length; i++) await bareHelper();
           },
         },
-        target: { kind: "none" },
+        floor: usernsFloor32,
+        targets: [],
         n: 20,
         batch: 1,
         rounds: 25,

@@ -28,14 +28,15 @@ export function register(bench: Bench): void {
   globalThis.addEventListener("unload", () => bench.close());
 }
 
-/** One iteration, with untimed work before it kept out of the measure. */
+/** One iteration, with untimed work before and after it kept out of the measure. */
 function timed(side: Side): (b: Deno.BenchContext) => void | Promise<void> {
-  const { fn, before } = side;
-  if (before === undefined) return fn;
+  const { fn, before, after } = side;
+  if (before === undefined && after === undefined) return fn;
   return async (b) => {
-    await before();
+    await before?.();
     b.start();
     await fn();
     b.end();
+    await after?.();
   };
 }

@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: Handles beside a bare `fcntl` dup and a bare spawn of
- * its helper. Run as root.
+ * its helper. Run as root, or rootless under
+ * `unshare --user --map-auto --map-root-user --mount`.
  *
  * @module
  */
