@@ -84,6 +84,8 @@ export function assertPath(value: unknown, what: string): asserts value is strin
  */
 export function cString(value: string, what: string): Uint8Array<ArrayBuffer> {
   assertPath(value, what);
+  // The empty path of the *at calls with AT_EMPTY_PATH: one shared NUL.
+  if (value.length === 0) return EMPTY;
   return encoder.encode(value + "\0");
 }
 

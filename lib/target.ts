@@ -143,19 +143,18 @@ export interface OpenTargetOptions {
  * a magic link or too many links, `EXDEV`), `"mkdirat"` ...
  */
 export function openTarget(target: WireTarget, options: OpenTargetOptions = {}): OwnedFd {
-  const name = targetName(target);
   try {
     if (typeof target === "string") {
       return new OwnedFd(open(target, O_PATH | (options.noFollow ? O_NOFOLLOW : 0)));
     }
     const root = target.root;
-    if (typeof root !== "string") return openInRoot(root.fd, target.path, options, name);
+    if (typeof root !== "string") return openInRoot(root.fd, target.path, options);
     using rootFd = new OwnedFd(open(root, O_PATH | O_DIRECTORY));
-    return openInRoot(rootFd.fd, target.path, options, name);
+    return openInRoot(rootFd.fd, target.path, options);
   } catch (error) {
-    if (!(error instanceof MountError) || error.target === name) throw error;
+    if (!(error instanceof MountError)) throw error;
     // Name the target as the caller gave it, not the component that failed.
-    throw error.withNames({ source: options.source, target: name });
+    throw error.withNames({ source: options.source, target: targetName(target) });
   }
 }
 
@@ -167,7 +166,6 @@ export function openTarget(target: WireTarget, options: OpenTargetOptions = {}):
  * @param path The path inside it.
  * @param options Whether to create a missing mount point, and to follow a
  * final symbolic link.
- * @param name The target, as errors name it.
  * @returns An `O_PATH` fd, which the caller closes.
  * @throws {MountError} As {@linkcode openTarget}.
  */
@@ -175,14 +173,13 @@ export function openInRoot(
   rootFd: number,
   path: string,
   options: OpenTargetOptions = {},
-  name: string = path,
 ): OwnedFd {
   try {
-    return new OwnedFd(resolveInRoot(rootFd, path, options.noFollow === true, name));
+    return new OwnedFd(resolveInRoot(rootFd, path, options.noFollow === true));
   } catch (error) {
     if (options.create === undefined || !isErrno(error, "ENOENT")) throw error;
   }
-  return new OwnedFd(createInRoot(rootFd, path, options.create, name));
+  return new OwnedFd(createInRoot(rootFd, path, options.create));
 }
 
 /** The components of a path; `.` and empty ones dropped. */
@@ -202,15 +199,9 @@ function isErrno(error: unknown, code: string): error is MountError {
  * @param rootFd The root directory.
  * @param path The path inside it.
  * @param noFollow Whether a final symbolic link is opened itself.
- * @param name The target, as errors name it.
  * @returns An `O_PATH` fd.
  */
-export function resolveInRoot(
-  rootFd: number,
-  path: string,
-  noFollow: boolean,
-  name: string = path,
-): number {
+export function resolveInRoot(rootFd: number, path: string, noFollow: boolean): number {
   const flags = O_PATH | (noFollow ? O_NOFOLLOW : 0);
   for (let retry = 0;; retry++) {
     try {
@@ -221,11 +212,11 @@ export function resolveInRoot(
       if (!isErrno(error, "EAGAIN") || retry >= MAX_RETRIES) throw error;
     }
   }
-  return walkInRoot(rootFd, path, noFollow, name);
+  return walkInRoot(rootFd, path, noFollow);
 }
 
-function walkError(code: string, name: string, detail: string): MountError {
-  return new MountError("openat", { errno: errnoValue(code), target: name, detail });
+function walkError(code: string, path: string, detail: string): MountError {
+  return new MountError("openat", { errno: errnoValue(code), target: path, detail });
 }
 
 /**
@@ -240,16 +231,10 @@ function walkError(code: string, name: string, detail: string): MountError {
  * @param rootFd The root directory.
  * @param path The path inside it.
  * @param noFollow Whether a final symbolic link is opened itself.
- * @param name The target, as errors name it.
  * @returns An `O_PATH` fd.
  * @throws {MountError} With op `"openat"`, or that of the failing call.
  */
-export function walkInRoot(
-  rootFd: number,
-  path: string,
-  noFollow: boolean,
-  name: string = path,
-): number {
+export function walkInRoot(rootFd: number, path: string, noFollow: boolean): number {
   // The directories walked so far, the root first: ".." pops one.
   const stack = [dupCloexec(rootFd)];
   const pending = components(path).reverse();
@@ -275,12 +260,12 @@ export function walkInRoot(
         let link: string;
         try {
           if (++links > MAX_LINKS) {
-            throw walkError("ELOOP", name, "too many levels of symbolic links");
+            throw walkError("ELOOP", path, "too many levels of symbolic links");
           }
           if (fstatfsType(dir) === PROC_SUPER_MAGIC) {
             throw walkError(
               "ELOOP",
-              name,
+              path,
               `refusing to follow a symbolic link on procfs: ${entry}`,
             );
           }
@@ -294,7 +279,7 @@ export function walkInRoot(
       }
       if (!last && type !== S_IFDIR) {
         close(fd);
-        throw walkError("ENOTDIR", name, `not a directory: ${entry}`);
+        throw walkError("ENOTDIR", path, `not a directory: ${entry}`);
       }
       stack.push(fd);
     }
@@ -311,12 +296,7 @@ export function walkInRoot(
  * empty file (0644, `O_CREAT|O_EXCL`). A component swapped for a symbolic
  * link meanwhile makes it fail, never leave the root.
  */
-function createInRoot(
-  rootFd: number,
-  path: string,
-  kind: () => "directory" | "file",
-  name: string,
-): number {
+function createInRoot(rootFd: number, path: string, kind: () => "directory" | "file"): number {
   const names = components(path);
   if (names.length === 0) return dupCloexec(rootFd);
   let parent = dupCloexec(rootFd);
@@ -325,7 +305,7 @@ function createInRoot(
       const prefix = names.slice(0, i + 1).join("/");
       let fd: number;
       try {
-        fd = resolveInRoot(rootFd, prefix, false, name);
+        fd = resolveInRoot(rootFd, prefix, false);
       } catch (error) {
         if (!isErrno(error, "ENOENT") || names[i] === "..") throw error;
         const directory = i < names.length - 1 || kind() === "directory";
@@ -333,7 +313,7 @@ function createInRoot(
           parent,
           names[i],
           directory,
-          () => resolveInRoot(rootFd, prefix, false, name),
+          () => resolveInRoot(rootFd, prefix, false),
         );
       }
       close(parent);

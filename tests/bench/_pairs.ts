@@ -11,7 +11,15 @@
  * @module
  */
 
-import { Handles, type Mapping, type Mount, mountFd, MS_BIND } from "../../mod.ts";
+import {
+  Handles,
+  type Mapping,
+  type Mount,
+  mountFd,
+  mountInto,
+  MS_BIND,
+  OwnedFd,
+} from "../../mod.ts";
 import type { CFloor } from "./_floor.ts";
 import type { Scratch } from "./_scratch.ts";
 
@@ -84,6 +92,13 @@ const bare = Deno.dlopen("libc.so.6", {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   open_tree: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   mount_setattr: { parameters: ["i32", "buffer", "u32", "buffer", "usize"], result: "i32" },
+  move_mount: { parameters: ["i32", "buffer", "i32", "buffer", "u32"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  openat2: {
+    name: "syscall",
+    parameters: ["i64", "i32", "buffer", "buffer", "usize"],
+    result: "i64",
+  },
   getrusage: { parameters: ["i32", "buffer"], result: "i32" },
 }).symbols;
 
@@ -110,6 +125,9 @@ const AT_FDCWD = -100;
 const AT_EMPTY_PATH = 0x1000;
 const F_DUPFD_CLOEXEC = 1030;
 const MOUNT_ATTR_IDMAP = 0x100000n;
+const MOVE_MOUNT_EMPTY = 0x4 | 0x40; // MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+const MNT_DETACH = 2;
+const SYS_OPENAT2 = 437n;
 const EMPTY = new Uint8Array(1);
 const PING = new Uint8Array([0x2e]);
 
@@ -188,6 +206,45 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
   // deno-lint-ignore require-await
   const openAsync = async () => bare.open(cdir, O_PATH_CLOEXEC, 0);
   const openFloor = floor?.floor("open(O_PATH) + close", "open");
+  const rootFd = new OwnedFd(bare.open(cdir, O_PATH_CLOEXEC | 0o200000, 0));
+  const inRoot = ((): Pair => {
+    // A bare bind into the scratch directory, as its own root: the target
+    // is resolved in the root (openat2), the source cloned and moved there.
+    Deno.mkdirSync(`${dir}/target`, { recursive: true });
+    const target = { root: rootFd, path: "/target" };
+    const ctarget = new TextEncoder().encode("target\0");
+    const cmounted = new TextEncoder().encode(`${dir}/target\0`);
+    // struct open_how: flags (O_PATH|O_CLOEXEC), mode, resolve (IN_ROOT|NO_MAGICLINKS).
+    const how = new Uint8Array(new BigUint64Array([BigInt(O_PATH_CLOEXEC), 0n, 0x12n]).buffer);
+    const unmount = () => {
+      bare.umount2(cmounted, MNT_DETACH);
+    };
+    return {
+      operation: "in-root `mountInto` (bare bind)",
+      library: {
+        name: "mountInto(bind, { root, path })",
+        fn: () => mountInto(plain, target),
+        after: unmount,
+      },
+      baseline: {
+        name: "open(O_PATH) + openat2 + open_tree + move_mount + close",
+        fn: () => {
+          const src = bare.open(cdir, O_PATH_CLOEXEC, 0);
+          const to = Number(bare.openat2(SYS_OPENAT2, rootFd.fd, ctarget, how, 24n));
+          const tree = bare.open_tree(src, EMPTY, OPEN_TREE | AT_EMPTY_PATH);
+          bare.move_mount(tree, EMPTY, to, EMPTY, MOVE_MOUNT_EMPTY);
+          bare.close(tree);
+          bare.close(to);
+          bare.close(src);
+        },
+        after: unmount,
+      },
+      targets: [{ kind: "ratio", max: 1.2 }],
+      n: 2000,
+      batch: 20,
+      rounds: 60,
+    };
+  })();
   return {
     pairs: [
       {
@@ -246,10 +303,12 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
         batch: 50,
         rounds: 120,
       },
+      inRoot,
     ],
     close(): void {
       userns.close();
       handles.release();
+      rootFd.close();
     },
   };
 }
