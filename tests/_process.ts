@@ -1,40 +1,60 @@
 /**
- * Test helpers that swap the environment: fake `unshare` programs on PATH,
- * and counting spawns through the fault seam.
+ * Test helpers about processes: a stand-in for `Deno.Command` that sees
+ * every spawn, counting operations (syscalls through the fault seam, spawns
+ * through the stand-in), and user namespaces read or held by hand.
+ *
+ * The library has no hook for spawns: it calls `new Deno.Command(...)`, and
+ * a test may put a subclass in its place, as it would a fake `fetch`.
  *
  * @module
  */
 
+import { basename } from "node:path";
 import { setFaultHook } from "../ffi/seam.ts";
 
+/** What a stand-in `Deno.Command` calls on each spawn. */
+export interface SpawnHooks {
+  /** Before the spawn: throw to fail it. */
+  before?(command: string, args: readonly string[]): void;
+  /** After the spawn: return a child to hand out in its place. */
+  after?(child: Deno.ChildProcess, command: string): Deno.ChildProcess | void;
+}
+
 /**
- * Runs `fn` with PATH holding only a directory of fake programs.
+ * Runs `fn` with `Deno.Command` replaced by a subclass that calls `hooks`
+ * around each `spawn()`.
  *
- * @param programs Program name to shell script body.
+ * @param hooks What to call.
  * @param fn What to run.
  * @returns What `fn` returns.
  */
-export async function withFakePath<T>(
-  programs: Record<string, string>,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const dir = Deno.makeTempDirSync({ prefix: "mountfd-path-" });
-  for (const [name, body] of Object.entries(programs)) {
-    Deno.writeTextFileSync(`${dir}/${name}`, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+export async function withSpawnHooks<T>(hooks: SpawnHooks, fn: () => Promise<T>): Promise<T> {
+  const Original = Deno.Command;
+  class Command extends Original {
+    readonly #command: string;
+    readonly #args: readonly string[];
+    constructor(command: string | URL, options?: Deno.CommandOptions) {
+      super(command, options);
+      this.#command = String(command);
+      this.#args = options?.args?.map(String) ?? [];
+    }
+    override spawn(): Deno.ChildProcess {
+      hooks.before?.(this.#command, this.#args);
+      const child = super.spawn();
+      return hooks.after?.(child, this.#command) ?? child;
+    }
   }
-  const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", dir);
+  Deno.Command = Command;
   try {
     return await fn();
   } finally {
-    if (saved === undefined) Deno.env.delete("PATH");
-    else Deno.env.set("PATH", saved);
-    Deno.removeSync(dir, { recursive: true });
+    Deno.Command = Original;
   }
 }
 
 /**
- * Counts the operations that go through the fault seam while `fn` runs.
+ * Counts what happens while `fn` runs: each syscall through the fault seam,
+ * by its op, and each spawn, as `"spawn NAME"` (the program's base name).
  *
  * @param fn What to run.
  * @returns What `fn` returned, and the count per operation.
@@ -43,15 +63,55 @@ export async function countOps<T>(
   fn: () => Promise<T>,
 ): Promise<{ result: T; ops: Map<string, number> }> {
   const ops = new Map<string, number>();
-  setFaultHook((op) => {
+  const count = (op: string): void => {
     ops.set(op, (ops.get(op) ?? 0) + 1);
+  };
+  setFaultHook((op) => {
+    count(op);
     return undefined;
   });
   try {
-    return { result: await fn(), ops };
+    const result = await withSpawnHooks(
+      { before: (command) => count(`spawn ${basename(command)}`) },
+      fn,
+    );
+    return { result, ops };
   } finally {
     setFaultHook(undefined);
   }
+}
+
+/**
+ * The number of this process's children, zombies included, from
+ * `/proc/self/task/TID/children`: cheaper than a walk of `/proc`.
+ *
+ * @returns How many there are.
+ */
+export function childCount(): number {
+  let n = 0;
+  for (const task of Deno.readDirSync("/proc/self/task")) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`/proc/self/task/${task.name}/children`);
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    for (const pid of text.split(" ")) if (pid.trim() !== "") n++;
+  }
+  return n;
+}
+
+/** A process's fds, by number, each with what it points at. */
+export function processFds(pid: number): Record<string, string> {
+  const fds: Record<string, string> = {};
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      fds[entry.name] = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return fds;
 }
 
 /**
