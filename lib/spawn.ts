@@ -60,14 +60,6 @@ const ffiGranted = Deno.permissions.querySync?.({ name: "ffi" }).state === "gran
 /**
  * A program this module runs, by name and purpose. Where `--allow-ffi` is
  * granted at load, it is found at once; else on first use.
- *
- * @example Spawn a program found in the system directories
- * ```ts
- * import { Program } from "./spawn.ts";
- * const sleep = new Program("sleep", "which waits");
- * const child = sleep.spawn(["0"], { stdout: "null" });
- * await child.status;
- * ```
  */
 export class Program {
   /** Its name, such as `"unshare"`. */

@@ -17,18 +17,6 @@ interface Waiter {
  * been reaped. Waiters are served first come, first served; whoever only
  * tries ({@linkcode SpawnLimit.tryAcquire}, the pool's refills) never takes a
  * permit a waiter is in line for.
- *
- * @example Hold a permit while a process runs
- * ```ts
- * import { SpawnLimit } from "./spawn_limit.ts";
- * const limit = new SpawnLimit(2);
- * const release = await limit.acquire();
- * try {
- *   // spawn, use and reap one helper
- * } finally {
- *   release();
- * }
- * ```
  */
 export class SpawnLimit {
   /** How many permits there are. */

@@ -57,17 +57,6 @@ export interface HelperOptions {
 
 /**
  * One helper process, from spawn to reaping.
- *
- * @example Make a user namespace by hand
- * ```ts
- * import { Helper } from "./userns_helper.ts";
- * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
- * const mapping = { uidMappings: range, gidMappings: range };
- * const helper = new Helper({ pooled: false, timeout: 10_000 });
- * await helper.handshake(AbortSignal.timeout(10_000));
- * using userns = helper.map(mapping);
- * await helper.end();
- * ```
  */
 export class Helper {
   /** The helper's pid. */
@@ -204,7 +193,12 @@ export class Helper {
 
   /** Makes the helper keep Deno running again, for one that waited in a pool. */
   ref(): void {
-    this.#child.ref();
+    if (this.#exited) return;
+    try {
+      this.#child.ref();
+    } catch {
+      // Reaped already: nothing to keep Deno running for.
+    }
   }
 
   /** Kills the helper, if it still runs; {@linkcode Helper.end} reaps it. */
@@ -233,7 +227,7 @@ export class Helper {
   async #finish(wantStderr: boolean): Promise<HelperEnd> {
     try {
       this.#unpin();
-      this.#child.ref();
+      this.ref();
       const stderr = wantStderr
         ? new Response(this.#child.stderr).text().catch(() => "")
         : this.#child.stderr.cancel().then(() => "", () => "");

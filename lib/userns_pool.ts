@@ -37,21 +37,6 @@ export interface Slot {
  * failed to start, or after more helpers were lost while idle than it holds,
  * until the next take or {@linkcode HelperPool.ready}: a helper that keeps
  * dying right after its start is not respawned in a loop.
- *
- * @example Take a helper for a new mapping
- * ```ts
- * import { SpawnLimit } from "./spawn_limit.ts";
- * import { HelperPool, useSlot } from "./userns_pool.ts";
- * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
- * const mapping = { uidMappings: range, gidMappings: range };
- * const pool = new HelperPool(2, 10_000, new SpawnLimit(8));
- * await pool.ready();
- * const slot = pool.take();
- * using userns = slot && await useSlot(slot, mapping, new AbortController().signal);
- * pool.refill();
- * pool.release();
- * await pool.settled();
- * ```
  */
 export class HelperPool {
   /** How many helpers it keeps. */
@@ -258,8 +243,8 @@ export class HelperPool {
 }
 
 /**
- * Maps a taken helper's namespace and opens it, then lets the helper go: its
- * exit and reaping go on in the background, which
+ * Maps a taken helper's namespace and opens it, then lets the helper go, on
+ * a timer: its exit and reaping go on in the background, which
  * {@linkcode HelperPool.settled} waits for.
  *
  * @param slot A slot from {@linkcode HelperPool.take}.
@@ -299,7 +284,9 @@ export async function useSlot(
     await helper.end();
     return undefined;
   }
-  helper.end();
+  // Let it go on a timer: closing its pipes would cost this get's caller a
+  // good part of its time, and nothing waits for it but settled().
+  setTimeout(() => helper.end(), 0);
   return userns;
 }
 
