@@ -9,7 +9,9 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { basename } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setFaultHook } from "../ffi/seam.ts";
 
 /** What a stand-in `Deno.Command` calls on each spawn. */
@@ -50,6 +52,47 @@ export async function withSpawnHooks<T>(hooks: SpawnHooks, fn: () => Promise<T>)
   } finally {
     Deno.Command = Original;
   }
+}
+
+/**
+ * The child, with a stdout that runs `action` on the first bytes the child
+ * writes (a helper's echo from its new namespace) before it hands them on.
+ *
+ * @param child A spawned child, its stdout piped.
+ * @param action What to do then.
+ * @returns A stand-in for the child.
+ */
+export function onFirstEcho(
+  child: Deno.ChildProcess,
+  action: () => void | Promise<void>,
+): Deno.ChildProcess {
+  const reader = child.stdout.getReader();
+  let first = true;
+  const source: UnderlyingByteSource = {
+    type: "bytes",
+    async pull(controller: ReadableByteStreamController): Promise<void> {
+      const { value, done } = await reader.read();
+      if (done) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      if (first) {
+        first = false;
+        await action();
+      }
+      controller.enqueue(value);
+    },
+    cancel: (reason): Promise<void> => reader.cancel(reason),
+  };
+  const stdout = new ReadableStream(source);
+  return new Proxy(child, {
+    get(target, key): unknown {
+      if (key === "stdout") return stdout;
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 /**
@@ -101,7 +144,12 @@ export function childCount(): number {
   return n;
 }
 
-/** A process's fds, by number, each with what it points at. */
+/**
+ * A process's fds, by number, each with what it points at.
+ *
+ * @param pid The process.
+ * @returns Its fds.
+ */
 export function processFds(pid: number): Record<string, string> {
   const fds: Record<string, string> = {};
   for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
@@ -181,4 +229,56 @@ export async function holdUserns(uidMap: string, gidMap: string): Promise<Userns
       await child.status;
     },
   };
+}
+
+/** tests/_userns_probe.ts, which makes a user namespace in a process of its own. */
+export const PROBE: string = fileURLToPath(new URL("./_userns_probe.ts", import.meta.url));
+
+/** What {@linkcode PROBE} prints. */
+export interface ProbeResult {
+  /** Whether the call succeeded. */
+  ok?: boolean;
+  /** The error's name, message, op and code, if it failed. */
+  name?: string;
+  /** See `name`. */
+  message?: string;
+  /** See `name`. */
+  op?: string;
+  /** See `name`. */
+  code?: string;
+  /** The programs it spawned, as given to `Deno.Command`. */
+  spawned: string[];
+  /** In `helper` mode: the helper's fds. */
+  fds?: Record<string, string>;
+  /** In `helper` mode: the probe's fds that are not close-on-exec, beyond stdio. */
+  inherited?: number[];
+  /** In `helper` mode: the helper's command line. */
+  cmdline?: string[];
+}
+
+/**
+ * Runs `command` (which runs the probe, maybe through a shell or unshare),
+ * and parses what the probe prints.
+ *
+ * @param command The program.
+ * @param args Its arguments.
+ * @param env Environment variables to set.
+ * @returns What the probe printed.
+ */
+export async function runProbe(
+  command: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<ProbeResult> {
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args,
+    env,
+    cwd: fileURLToPath(new URL("../", import.meta.url)),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
+  return JSON.parse(out);
 }

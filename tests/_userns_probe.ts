@@ -5,17 +5,26 @@
  * programs it spawned.
  *
  * - `get`: a get on a Handles without a pool.
- * - `helper`: a pooled helper, idle: its fds and command line.
+ * - `helper`: a pooled helper, idle: its fds and command line, and the fds
+ *   of this process that are not close-on-exec.
  */
 
+import { O_CLOEXEC } from "../ffi/constants.ts";
 import { Handles } from "../mod.ts";
-import { childCount, processFds, withSpawnHooks } from "./_process.ts";
+import { processFds, withSpawnHooks } from "./_process.ts";
 
 const mapping = {
   uidMappings: [{ containerID: 0, hostID: 0, size: 1 }],
   gidMappings: [{ containerID: 0, hostID: 0, size: 1 }],
 };
 const spawned: string[] = [];
+
+/** The open flags of an fd of this process (tests/_util.ts needs --allow-read). */
+function openFlags(fd: number): number {
+  const info = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
+  return parseInt(/^flags:\s+([0-7]+)$/m.exec(info)![1], 8);
+}
+
 const hooks = { before: (command: string) => void spawned.push(command) };
 
 try {
@@ -25,9 +34,12 @@ try {
       await handles.ready();
       const [pid] = Deno.readTextFileSync(`/proc/self/task/${Deno.pid}/children`)
         .trim().split(" ").map(Number);
+      // This process's fds that are not close-on-exec, beyond stdio.
+      const inherited = Object.keys(processFds(Deno.pid)).map(Number)
+        .filter((fd) => fd > 2 && !(openFlags(fd) & O_CLOEXEC));
       return {
-        children: childCount(),
         fds: processFds(pid),
+        inherited,
         cmdline: Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean),
       };
     }
