@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "../ffi/seam.ts";
 import { Handles, MountError } from "../mod.ts";
-import { namespaceMaps, withSpawnHooks } from "./_process.ts";
+import { namespaceMaps, onFirstEcho, withSpawnHooks } from "./_process.ts";
 import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
 
 const ignore = skipUnless(NO_ID_RANGE);
@@ -29,42 +29,6 @@ function zombie(pid: number): boolean {
   return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
 }
 
-/**
- * The child, but its stdout, on the first bytes (the helper's echo from its
- * new namespace), kills it and waits until it is a zombie before it hands
- * them on: the helper dies after it is ready, before its maps are written.
- */
-function diesAtEcho(child: Deno.ChildProcess): Deno.ChildProcess {
-  const reader = child.stdout.getReader();
-  let killed = false;
-  const source: UnderlyingByteSource = {
-    type: "bytes",
-    async pull(controller: ReadableByteStreamController): Promise<void> {
-      const { value, done } = await reader.read();
-      if (done) {
-        controller.close();
-        controller.byobRequest?.respond(0);
-        return;
-      }
-      if (!killed) {
-        killed = true;
-        child.kill("SIGKILL");
-        while (!zombie(child.pid));
-      }
-      controller.enqueue(value);
-    },
-    cancel: (reason): Promise<void> => reader.cancel(reason),
-  };
-  const stdout = new ReadableStream(source);
-  return new Proxy(child, {
-    get(target, key): unknown {
-      if (key === "stdout") return stdout;
-      const value = Reflect.get(target, key, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-}
-
 Deno.test({
   name: "a helper that dies after it is ready, before its maps are written",
   ignore,
@@ -74,7 +38,12 @@ Deno.test({
       const hooks = {
         after(child: Deno.ChildProcess): Deno.ChildProcess {
           killed = child.pid;
-          return diesAtEcho(child);
+          // On its echo from the new namespace, kill it, and wait until it
+          // is a zombie (not yet reaped) before the parent writes its maps.
+          return onFirstEcho(child, () => {
+            child.kill("SIGKILL");
+            while (!zombie(child.pid));
+          });
         },
       };
       using handles = new Handles();
