@@ -7,9 +7,9 @@
 
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { spawn } from "../ffi/process.ts";
 import { assertPath, readText } from "../ffi/syscalls.ts";
 import type { IDMap, Mapping } from "./mount.ts";
+import { CAT, NSENTER } from "./spawn.ts";
 
 function rangeKeys(maps: IDMap[]): string {
   if (maps.length === 1) {
@@ -171,12 +171,14 @@ export async function getUserNamespaceMappings(nsPath: string): Promise<Mapping>
 
 /** Reads `file` from inside the user namespace at `nsPath`, with nsenter. */
 async function readInNamespace(nsPath: string, file: string): Promise<string> {
-  const child = spawn("nsenter", {
-    args: [`--user=${nsPath}`, "--preserve-credentials", "--", "cat", file],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }, "which reads the mappings of a user namespace it joins");
+  const child = NSENTER.spawn(
+    [`--user=${nsPath}`, "--preserve-credentials", "--", CAT.path, file],
+    {
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    },
+  );
   const { code, signal, stdout, stderr } = await child.output();
   if (code !== 0) {
     const errors = new TextDecoder().decode(stderr).trim();

@@ -2,13 +2,14 @@
  * User namespaces with given mappings, for id-mapped mounts: a port of runc's
  * userns `Handles`.
  *
- * A user namespace is made by a short-lived helper, `unshare --user cat`: it
- * echoes one byte once it runs in its new namespace, the parent writes its
- * `uid_map` and `gid_map` and opens `/proc/PID/ns/user`, then closes the
- * helper's stdin so that it exits, and reaps it. The open fd keeps the
- * namespace alive. A helper whose parent dies sees its stdin close and exits
- * too. With `prespawn`, helpers wait ready in a pool, and a new mapping skips
- * the spawn.
+ * A user namespace is made by a short-lived helper, `unshare --user cat`
+ * (both found by absolute path): it echoes one byte once it runs in its new
+ * namespace, the parent writes its `uid_map` and `gid_map` and opens
+ * `/proc/PID/ns/user`, then closes the helper's stdin so that it exits, and
+ * reaps it. The open fd keeps the namespace alive. A helper whose parent
+ * dies sees its stdin close and exits too. With `prespawn`, helpers wait
+ * ready in a pool: a new mapping skips the spawn, and does not wait for the
+ * helper's exit. At most `maxSpawns` helpers are starting or alive at once.
  *
  * @module
  */
@@ -19,6 +20,8 @@ import type { OwnedFd } from "./fd.ts";
 import { checkMapping } from "./check.ts";
 import { mappingKey } from "./idmap.ts";
 import type { Mapping } from "./mount.ts";
+import { UNSHARE } from "./spawn.ts";
+import { SpawnLimit } from "./spawn_limit.ts";
 import { createUserns } from "./userns_helper.ts";
 import { HelperPool, useSlot } from "./userns_pool.ts";
 
@@ -35,15 +38,25 @@ import { HelperPool, useSlot } from "./userns_pool.ts";
 export interface HandlesOptions {
   /**
    * Helpers kept ready in fresh, still unmapped user namespaces (default 0:
-   * none). A get for a new mapping takes one, maps it and lets it go, skipping
-   * the spawn; the pool refills in the background. Each one is an idle
-   * process (`cat`), and four fds in this one, until a get takes it or
-   * {@linkcode Handles.release} ends it; it does not keep Deno running, and
-   * exits when Deno does.
+   * none; at most `maxSpawns`). A get for a new mapping takes one, maps it
+   * and resolves, skipping the spawn; the helper exits in the background,
+   * and the pool refills. Each one is an idle process (`cat`), and four fds
+   * in this one, until a get takes it or {@linkcode Handles.release} ends
+   * it; it does not keep Deno running, and exits when Deno does.
    */
   prespawn?: number;
-  /** How long a helper may take to enter its namespace, in ms (default 10000). */
+  /**
+   * Bounds every wait on a helper, in ms (default 10000): to enter its
+   * namespace, to exit once let go, and to be reaped once killed. A helper
+   * that overstays is killed with `SIGKILL`.
+   */
   helperTimeout?: number;
+  /**
+   * How many helpers may be starting or alive at once for new mappings, pool
+   * slots included (default 8). Further gets for new mappings wait in line,
+   * in order.
+   */
+  maxSpawns?: number;
 }
 
 /**
@@ -62,37 +75,54 @@ export interface HandlesOptions {
  * ```
  */
 export interface GetOptions {
-  /** Aborts the wait; a helper nobody else waits for is killed and reaped. */
+  /**
+   * Ends this get at once with its reason. The helper is killed (and reaped
+   * before the get rejects) only if no other get waits for it.
+   */
   signal?: AbortSignal;
 }
 
 const DEFAULT_HELPER_TIMEOUT = 10_000;
+const DEFAULT_MAX_SPAWNS = 8;
+
+/** The cached namespace of a mapping, without a dup: see {@linkcode peekUserns}. */
+const PEEK = Symbol("Handles.peek");
 
 interface Waiter {
   resolve(fd: OwnedFd): void;
   reject(error: unknown): void;
 }
 
+/**
+ * The making of one mapping's namespace, shared by every get that waits for
+ * it. It lives in `#flights` while any of them still wants it: the last one
+ * to abort takes it out and aborts it, so no later get joins it.
+ */
 interface Flight {
+  readonly key: string;
   readonly waiters: Set<Waiter>;
+  /** Aborted once no get wants it any more: its helper is killed. */
   readonly controller: AbortController;
   readonly generation: number;
-  done: Promise<void>;
+  /**
+   * Settles once it is over: waiters answered, and its helper reaped, unless
+   * it came from the pool (then the pool reaps it in the background).
+   */
+  settled: Promise<void>;
 }
-
-// Set by Handles' static block: its cache, read without a dup by mountFd.
-let peek: (handles: Handles, mapping: Mapping) => OwnedFd | undefined;
 
 /**
  * A cache of user namespaces by mapping. Equal mappings (in any order of
  * entries) share one namespace, concurrent requests for one mapping share one
  * helper, and distinct mappings requested together spawn their helpers
- * together.
+ * together, up to `maxSpawns` at once; the others wait in line.
  *
  * With `prespawn: n`, up to `n` helpers wait ready in fresh user namespaces,
- * and a get for a new mapping costs a few writes instead of a spawn. They
- * cost one idle process each; {@linkcode Handles.release} ends them, and
- * `await using` also waits until they are reaped.
+ * and a get for a new mapping costs a few writes instead of a spawn: it
+ * resolves once the namespace is open, and the helper exits and is reaped in
+ * the background. Idle helpers cost one process each;
+ * {@linkcode Handles.release} ends them, and `await using` (or
+ * {@linkcode Handles.settled}) also waits until every helper is reaped.
  *
  * @example Get a user namespace for an id-mapped mount
  * ```ts
@@ -123,26 +153,38 @@ let peek: (handles: Handles, mapping: Mapping) => OwnedFd | undefined;
 export class Handles {
   readonly #cache = new Map<string, OwnedFd>();
   readonly #flights = new Map<string, Flight>();
-  readonly #running = new Set<Promise<void>>();
+  /** What {@linkcode Handles.settled} waits for: every flight until it is over. */
+  readonly #unsettled = new Set<Promise<void>>();
   readonly #helperTimeout: number;
+  readonly #limit: SpawnLimit;
   readonly #pool: HelperPool | undefined;
   #generation = 0;
-
-  static {
-    peek = (handles, mapping) => handles.#cache.get(mappingKey(mapping));
-  }
 
   /**
    * Makes an empty cache; with `prespawn`, starts filling its pool.
    *
-   * @param options The pool size, and the helper timeout.
+   * @param options The pool size, the helper timeout and the spawn limit.
    * @throws {TypeError} For a bad option.
    */
   constructor(options: HandlesOptions = {}) {
-    const { prespawn = 0, helperTimeout = DEFAULT_HELPER_TIMEOUT } = options;
+    const {
+      prespawn = 0,
+      helperTimeout = DEFAULT_HELPER_TIMEOUT,
+      maxSpawns = DEFAULT_MAX_SPAWNS,
+    } = options;
+    if (!Number.isInteger(maxSpawns) || maxSpawns < 1) {
+      throw new TypeError(
+        `Invalid maxSpawns: expected a positive integer, got ${describe(maxSpawns)}`,
+      );
+    }
     if (!Number.isInteger(prespawn) || prespawn < 0) {
       throw new TypeError(
         `Invalid prespawn: expected a non-negative integer, got ${describe(prespawn)}`,
+      );
+    }
+    if (prespawn > maxSpawns) {
+      throw new TypeError(
+        `Invalid prespawn: expected at most maxSpawns (${maxSpawns}), got ${prespawn}`,
       );
     }
     if (!(helperTimeout > 0)) {
@@ -151,7 +193,8 @@ export class Handles {
       );
     }
     this.#helperTimeout = helperTimeout;
-    this.#pool = prespawn > 0 ? new HelperPool(prespawn, helperTimeout) : undefined;
+    this.#limit = new SpawnLimit(maxSpawns, () => this.#pool?.permitFreed());
+    this.#pool = prespawn > 0 ? new HelperPool(prespawn, helperTimeout, this.#limit) : undefined;
   }
 
   /** How many user namespaces the cache holds. */
@@ -159,7 +202,7 @@ export class Handles {
     return this.#cache.size;
   }
 
-  /** How many helpers wait ready in the pool now (0 without `prespawn`). */
+  /** How many helpers wait idle in the pool now (0 without `prespawn`). */
   get idle(): number {
     return this.#pool?.idle ?? 0;
   }
@@ -177,7 +220,7 @@ export class Handles {
    * code `ENOENT`), exits early, is not ready in time, or the kernel refuses
    * the map.
    * @throws {Deno.errors.NotCapable} Without `--allow-run=unshare` or
-   * `--allow-ffi`, naming the flag.
+   * `--allow-ffi`, naming the flag, before anything runs.
    * @throws The signal's reason, once aborted.
    */
   get(mapping: Mapping, options: GetOptions = {}): Promise<OwnedFd> {
@@ -187,7 +230,12 @@ export class Handles {
       const key = mappingKey(checkMapping(mapping, "mapping"));
       const cached = this.#cache.get(key);
       if (cached !== undefined) return Promise.resolve(cached.dup());
-      return join(this.#flights.get(key) ?? this.#start(key, mapping), signal).catch(
+      let flight = this.#flights.get(key);
+      if (flight === undefined) {
+        UNSHARE.checkPermission();
+        flight = this.#start(key, mapping);
+      }
+      return this.#join(flight, signal).catch(
         (error) => Promise.reject(PermissionError.in(error, "Handles.get")),
       );
     } catch (error) {
@@ -207,11 +255,22 @@ export class Handles {
   }
 
   /**
-   * Closes the cached namespaces and ends the helpers waiting in the pool.
-   * Fds returned earlier stay valid, and the cache stays usable (the pool
-   * refills on the next new mapping); helpers in flight still serve their
-   * waiters. Helpers are reaped in the background: `await using`, or
-   * `[Symbol.asyncDispose]()`, waits for them.
+   * Settles once no helper of this cache is starting, being mapped, or on
+   * its way out: each is reaped, or idle in the pool. Pooled gets resolve
+   * before their helper exits; this waits for those exits.
+   */
+  async settled(): Promise<void> {
+    while (this.#unsettled.size > 0) await Promise.all(this.#unsettled);
+    await this.#pool?.settled();
+  }
+
+  /**
+   * Closes the cached namespaces and ends the helpers waiting in the pool,
+   * or on their way out of it. Fds returned earlier stay valid, and the
+   * cache stays usable (the pool refills on the next new mapping); helpers
+   * in flight still serve their waiters. Helpers are reaped in the
+   * background: `await using`, or {@linkcode Handles.settled}, waits for
+   * them.
    */
   release(): void {
     this.#generation++;
@@ -232,8 +291,7 @@ export class Handles {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     this.release();
-    while (this.#running.size > 0) await Promise.all(this.#running);
-    await this.#pool?.settled();
+    await this.settled();
   }
 
   /**
@@ -251,6 +309,17 @@ export class Handles {
     return `Handles ${inspect(state, options)}`;
   }
 
+  /**
+   * The cached namespace of a checked mapping, itself: for
+   * {@linkcode peekUserns}.
+   *
+   * @param mapping A checked mapping.
+   * @returns The cached fd, or `undefined`.
+   */
+  [PEEK](mapping: Mapping): OwnedFd | undefined {
+    return this.#cache.get(mappingKey(mapping));
+  }
+
   #start(key: string, mapping: Mapping): Flight {
     // Copy the ranges: the caller may change its arrays while we wait.
     const copy: Mapping = {
@@ -258,37 +327,26 @@ export class Handles {
       gidMappings: mapping.gidMappings.map((m) => ({ ...m })),
     };
     const flight: Flight = {
+      key,
       waiters: new Set(),
       controller: new AbortController(),
       generation: this.#generation,
-      done: Promise.resolve(),
+      settled: Promise.resolve(),
     };
-    flight.done = this.#create(copy, flight.controller.signal).then(
-      (base) => {
-        this.#land(key, flight);
-        for (const waiter of flight.waiters) {
-          let fd: OwnedFd;
-          try {
-            fd = base.dup();
-          } catch (error) {
-            waiter.reject(error);
-            continue;
-          }
-          waiter.resolve(fd);
-        }
-        if (flight.generation === this.#generation) this.#cache.set(key, base);
-        else base.close();
-        this.#refill(flight);
-      },
+    const settled = this.#create(copy, flight.controller.signal).then(
+      (base) => this.#land(flight, base),
       (error) => {
-        this.#land(key, flight);
+        this.#leave(flight);
         for (const waiter of flight.waiters) waiter.reject(error);
-        this.#refill(flight);
       },
-    );
+    ).finally(() => {
+      // Refill the pool, off this get's critical path, unless released since.
+      if (flight.generation === this.#generation) this.#pool?.refill();
+    });
+    flight.settled = settled;
     this.#flights.set(key, flight);
-    this.#running.add(flight.done);
-    flight.done.then(() => this.#running.delete(flight.done));
+    this.#unsettled.add(settled);
+    settled.then(() => this.#unsettled.delete(settled));
     return flight;
   }
 
@@ -303,16 +361,67 @@ export class Handles {
       const userns = await useSlot(slot, mapping, signal);
       if (userns !== undefined) return userns;
     }
-    return await createUserns(mapping, signal, this.#helperTimeout);
+    return await createUserns(mapping, signal, this.#helperTimeout, this.#limit);
   }
 
-  /** Refills the pool after a flight, unless released since it started. */
-  #refill(flight: Flight): void {
-    if (flight.generation === this.#generation) this.#pool?.refill();
+  /** Answers a flight's waiters with dups of its namespace, and caches it. */
+  #land(flight: Flight, base: OwnedFd): void {
+    this.#leave(flight);
+    // Abandoned by every get: nobody wants it.
+    if (flight.controller.signal.aborted) return base.close();
+    for (const waiter of flight.waiters) {
+      let fd: OwnedFd;
+      try {
+        fd = base.dup();
+      } catch (error) {
+        waiter.reject(error);
+        continue;
+      }
+      waiter.resolve(fd);
+    }
+    if (flight.generation === this.#generation && !this.#cache.has(flight.key)) {
+      this.#cache.set(flight.key, base);
+    } else {
+      base.close();
+    }
   }
 
-  #land(key: string, flight: Flight): void {
-    if (this.#flights.get(key) === flight) this.#flights.delete(key);
+  /** Takes a flight out of the map, so that no later get joins it. */
+  #leave(flight: Flight): void {
+    if (this.#flights.get(flight.key) === flight) this.#flights.delete(flight.key);
+  }
+
+  /**
+   * Waits on a flight. An abort ends this wait at once; the last waiter to
+   * abort also takes the flight out, aborts it, and answers once its helper
+   * is reaped.
+   */
+  #join(flight: Flight, signal: AbortSignal | undefined): Promise<OwnedFd> {
+    return new Promise((resolve, reject) => {
+      if (signal === undefined) {
+        flight.waiters.add({ resolve, reject });
+        return;
+      }
+      const onAbort = (): void => {
+        if (!flight.waiters.delete(waiter)) return;
+        if (flight.waiters.size > 0) return reject(signal.reason);
+        this.#leave(flight);
+        flight.controller.abort(signal.reason);
+        flight.settled.then(() => reject(signal.reason));
+      };
+      const waiter: Waiter = {
+        resolve(fd): void {
+          signal.removeEventListener("abort", onAbort);
+          resolve(fd);
+        },
+        reject(error): void {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      };
+      flight.waiters.add(waiter);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
   }
 }
 
@@ -323,46 +432,7 @@ export class Handles {
  * @param handles The cache.
  * @param mapping A checked mapping.
  * @returns The cached fd, or `undefined` if the mapping is not cached.
- *
- * @example Use a cached namespace without a dup
- * ```ts
- * import { Handles, peekUserns } from "./userns.ts";
- * using handles = new Handles();
- * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
- * const mapping = { uidMappings: range, gidMappings: range };
- * const userns = peekUserns(handles, mapping);
- * console.log(userns === undefined); // true: nothing cached yet
- * ```
  */
 export function peekUserns(handles: Handles, mapping: Mapping): OwnedFd | undefined {
-  return peek(handles, mapping);
-}
-
-/** Waits on a flight; an abort leaves it, and ends it if it was the last. */
-function join(flight: Flight, signal: AbortSignal | undefined): Promise<OwnedFd> {
-  return new Promise((resolve, reject) => {
-    if (signal === undefined) {
-      flight.waiters.add({ resolve, reject });
-      return;
-    }
-    const onAbort = () => {
-      if (!flight.waiters.delete(waiter)) return;
-      if (flight.waiters.size > 0) return reject(signal.reason);
-      // The last waiter: end the helper, and answer once it is reaped.
-      flight.controller.abort(signal.reason);
-      flight.done.then(() => reject(signal.reason));
-    };
-    const waiter: Waiter = {
-      resolve(fd): void {
-        signal.removeEventListener("abort", onAbort);
-        resolve(fd);
-      },
-      reject(error): void {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    };
-    flight.waiters.add(waiter);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+  return handles[PEEK](mapping);
 }

@@ -1,12 +1,20 @@
 /**
- * The helper process that makes a user namespace: `unshare --user -- cat`.
+ * The helper process that makes a user namespace:
+ * `/usr/bin/unshare --user -- /usr/bin/cat` (wherever the system keeps them).
  *
- * The parent writes one byte to its stdin; the echo proves that it runs in
- * its new namespace. The parent then pins the helper's `/proc/PID` directory,
- * writes its `setgroups`, `uid_map` and `gid_map` through that directory, and
- * opens its `ns/user`. Closing its stdin lets it go: `cat` exits at EOF, and
- * the parent reaps it. A helper whose parent dies sees the same EOF and exits
- * too.
+ * Right after the spawn, in the same turn of the event loop (so before Deno
+ * can have reaped it), the parent pins the helper's `/proc/PID` directory:
+ * every later write goes to this process or fails with `ESRCH`, never to a
+ * process that reuses its pid. The parent then writes one byte to its stdin;
+ * the echo proves that it runs in its new namespace (the handshake). The
+ * parent writes its `setgroups`, `uid_map` and `gid_map` through the pinned
+ * directory, and opens its `ns/user`. Closing its stdin lets it go: `cat`
+ * exits at EOF, and the parent reaps it. A helper whose parent dies sees the
+ * same EOF and exits too.
+ *
+ * Every wait on a helper (the handshake, its exit, its reaping) is bounded
+ * by a timeout; a helper that overstays it is killed with `SIGKILL`, which
+ * also ends a stopped one.
  *
  * @module
  */
@@ -14,22 +22,20 @@
 import { O_DIRECTORY, O_PATH, O_RDONLY } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
-import { spawn } from "../ffi/process.ts";
 import { close, open, openAt, writeOnce } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
 import { formatIDMaps } from "./idmap.ts";
 import type { Mapping } from "./mount.ts";
+import { CAT, UNSHARE } from "./spawn.ts";
+import type { Release, SpawnLimit } from "./spawn_limit.ts";
 
-/** The program the helper runs in its new user namespace. */
-export const HELPER = { command: "unshare", args: ["--user", "--", "cat"] } as const;
 const PING = new Uint8Array([0x2e]);
 const ECHO_SIZE = 16;
-const DONE = { done: true } as const;
 
 /** How a helper ended: its exit status, and what it wrote to stderr. */
 export interface HelperEnd {
-  /** The exit status. */
-  status: Deno.CommandStatus;
+  /** The exit status; `undefined` if it was still not reaped after `SIGKILL` and the timeout. */
+  status?: Deno.CommandStatus;
   /** Its stderr, trimmed, if asked for; else empty. */
   stderr: string;
 }
@@ -37,19 +43,21 @@ export interface HelperEnd {
 /** The helper exited (or closed its stdout) before it echoed. */
 export class HelperExited extends Error {}
 
+/** Options of a {@linkcode Helper}. */
+export interface HelperOptions {
+  /**
+   * Whether it may wait idle in a pool: then it does not keep Deno running
+   * until {@linkcode Helper.ref}.
+   */
+  pooled: boolean;
+  /** Bounds each wait on it, in ms. */
+  timeout: number;
+  /** Called once it is reaped (or given up on): gives its spawn permit back. */
+  onGone?: Release;
+}
+
 /**
  * One helper process, from spawn to reaping.
- *
- * @example Make a user namespace by hand
- * ```ts
- * import { Helper } from "./userns_helper.ts";
- * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
- * const mapping = { uidMappings: range, gidMappings: range };
- * const helper = new Helper(false);
- * await helper.ready(AbortSignal.timeout(10_000), 10_000);
- * using userns = helper.map(mapping);
- * await helper.end();
- * ```
  */
 export class Helper {
   /** The helper's pid. */
@@ -57,33 +65,47 @@ export class Helper {
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #stdout: ReadableStreamBYOBReader;
+  readonly #timeout: number;
+  readonly #onGone: Release | undefined;
+  readonly #gone = Promise.withResolvers<void>();
   #proc = -1;
+  #pinError: unknown;
+  #entered = false;
   #exited = false;
-  #ended: Promise<HelperEnd> | undefined;
-  readonly #done = Promise.withResolvers<void>();
+  #end: Promise<HelperEnd> | undefined;
 
   /**
-   * Spawns a helper. Its stderr is read only once it has failed (a pipe
-   * holds what `unshare` may say), so that a helper waiting idle has no read
-   * pending. Its stdout is read into small buffers of ours: Deno's default
-   * reads allocate 64 KiB each, which a thousand helpers turn into megabytes
-   * of RSS.
+   * Spawns a helper and pins its `/proc/PID`. Its stderr is read only once
+   * it has failed (a pipe holds what `unshare` may say), so that a helper
+   * waiting idle has no read pending. Its stdout is read into small buffers
+   * of ours: Deno's default reads allocate 64 KiB each, which a thousand
+   * helpers turn into megabytes of RSS.
    *
-   * @param pooled Whether it may wait idle in a pool: then it does not keep
-   * Deno running until {@linkcode Helper.ref}.
-   * @throws {MountError} With op `"spawn unshare"` if it can't be spawned.
-   * @throws {Deno.errors.NotCapable} Without `--allow-run`.
+   * @param options Pooled or not, the timeout, and what to call once it is
+   * reaped.
+   * @throws {MountError} With op `"spawn PATH"` if it can't be spawned; then
+   * `onGone` is not called.
+   * @throws {PermissionError} Without `--allow-run` for `unshare`.
    */
-  constructor(pooled: boolean) {
-    const child = spawn(HELPER.command, {
-      args: [...HELPER.args],
+  constructor(options: HelperOptions) {
+    const child = UNSHARE.spawn(["--user", "--", CAT.path], {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-    }, "which makes user namespaces for id mappings");
+    });
     this.#child = child;
     this.pid = child.pid;
-    if (pooled) child.unref();
+    this.#timeout = options.timeout;
+    this.#onGone = options.onGone;
+    // Nothing has been awaited since the spawn: Deno can't have reaped the
+    // child yet, so this directory is the child's, even if it has exited.
+    try {
+      this.#proc = open(`/proc/${child.pid}`, O_PATH | O_DIRECTORY);
+    } catch (error) {
+      this.#pinError = error;
+      this.kill();
+    }
+    if (options.pooled) child.unref();
     this.#stdin = child.stdin.getWriter();
     this.#stdout = child.stdout.getReader({ mode: "byob" });
     child.status.then(() => {
@@ -96,9 +118,14 @@ export class Helper {
     return this.#child.status;
   }
 
-  /** Settles once {@linkcode Helper.end} has reaped it; does not end it. */
-  get done(): Promise<void> {
-    return this.#done.promise;
+  /** Settles once {@linkcode Helper.end} is over: reaped, or given up on. */
+  get gone(): Promise<void> {
+    return this.#gone.promise;
+  }
+
+  /** Whether it echoed from its new namespace. */
+  get entered(): boolean {
+    return this.#entered;
   }
 
   /** Whether it has exited and been reaped. */
@@ -106,56 +133,43 @@ export class Helper {
     return this.#exited;
   }
 
+  /** Whether {@linkcode Helper.end} was called: it is on its way out. */
+  get ending(): boolean {
+    return this.#end !== undefined;
+  }
+
   /**
    * Pings the helper and waits for the echo, which it sends from its new
-   * namespace; then pins its `/proc/PID` directory. Between the ping and
-   * {@linkcode Helper.end}, nothing reads its stdout.
+   * namespace. Between the ping and {@linkcode Helper.end}, nothing reads
+   * its stdout.
    *
    * @param signal Rejects the wait with its reason.
-   * @param timeout How long it may take, in ms.
    * @throws {HelperExited} If it exits first.
-   * @throws {MountError} With code `ETIMEDOUT` if it is not ready in time.
+   * @throws {MountError} With code `ETIMEDOUT` if it does not echo in time,
+   * or the error of pinning its `/proc/PID`.
    */
-  async ready(signal: AbortSignal, timeout: number): Promise<void> {
+  async handshake(signal: AbortSignal): Promise<void> {
+    if (this.#pinError !== undefined) throw this.#pinError;
     const echo = (async () => {
       await this.#stdin.write(PING).catch(() => {});
       const { done } = await this.#stdout.read(new Uint8Array(ECHO_SIZE));
       if (done) throw new HelperExited();
     })();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const stop = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new MountError("userns helper", {
-              errno: errnoValue("ETIMEDOUT"),
-              detail: `${HELPER.command} did not enter a new user namespace within ${timeout} ms`,
-            }),
-          ),
-        timeout,
-      );
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      await Promise.race([echo, stop]);
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort!);
-      // The echo settles once the helper is killed; never leave it dangling.
-      echo.catch(() => {});
+    // The echo settles once the helper is killed; never leave it dangling.
+    echo.catch(() => {});
+    const ok = await within(echo, this.#timeout, signal);
+    if (!ok) {
+      throw new MountError("userns helper", {
+        errno: errnoValue("ETIMEDOUT"),
+        detail: `${UNSHARE.path} did not enter a new user namespace within ${this.#timeout} ms`,
+      });
     }
-    // Ended meanwhile (its exit was noticed first): there is nothing to pin.
-    if (this.#ended !== undefined) throw new HelperExited();
-    // It echoed, so it is alive: pin its /proc directory. Writes through it
-    // reach this process or fail with ESRCH, never a process reusing the pid.
-    this.#proc = open(`/proc/${this.pid}`, O_PATH | O_DIRECTORY);
+    this.#entered = true;
   }
 
   /**
-   * Maps the helper's user namespace and opens it. Call it once, after
-   * {@linkcode Helper.ready}.
+   * Maps the helper's user namespace and opens it, through its pinned
+   * `/proc/PID`. Call it once, after {@linkcode Helper.handshake}.
    *
    * @param mapping The checked mapping.
    * @returns A close-on-exec fd of the namespace.
@@ -180,7 +194,12 @@ export class Helper {
 
   /** Makes the helper keep Deno running again, for one that waited in a pool. */
   ref(): void {
-    this.#child.ref();
+    if (this.#exited) return;
+    try {
+      this.#child.ref();
+    } catch {
+      // Reaped already: nothing to keep Deno running for.
+    }
   }
 
   /** Kills the helper, if it still runs; {@linkcode Helper.end} reaps it. */
@@ -193,32 +212,39 @@ export class Helper {
   }
 
   /**
-   * Lets the helper go (EOF on its stdin ends it) and reaps it. Calling it
-   * again returns the same promise: the first call decides about stderr.
+   * Lets the helper go (EOF on its stdin ends it) and reaps it. It has the
+   * timeout to exit, then it is killed; if it is still not reaped a timeout
+   * later (stuck in the kernel), it is given up on: Deno no longer waits
+   * for it. Calling it again returns the same promise: the first call
+   * decides about stderr.
    *
    * @param stderr Whether to read its stderr, for an error message.
    * @returns How it ended.
    */
   end(stderr = false): Promise<HelperEnd> {
-    return this.#ended ??= this.#end(stderr);
+    return this.#end ??= this.#finish(stderr);
   }
 
-  async #end(wantStderr: boolean): Promise<HelperEnd> {
+  async #finish(wantStderr: boolean): Promise<HelperEnd> {
     try {
       this.#unpin();
-      this.#child.ref();
+      this.ref();
       const stderr = wantStderr
         ? new Response(this.#child.stderr).text().catch(() => "")
         : this.#child.stderr.cancel().then(() => "", () => "");
-      await this.#stdin.close().catch(() => {});
-      while (!(await this.#stdout.read(new Uint8Array(ECHO_SIZE)).catch(() => DONE)).done) {
-        // Drain whatever it echoed.
+      this.#stdout.cancel().catch(() => {});
+      this.#stdin.close().catch(() => {});
+      const exited = () => this.#exited;
+      if (!exited() && !await within(this.#child.status, this.#timeout)) {
+        this.kill();
+        if (!await within(this.#child.status, this.#timeout)) this.#child.unref();
       }
-      const status = await this.#child.status;
-      return { status, stderr: (await stderr).trim() };
+      const status = exited() ? await this.#child.status : undefined;
+      return { status, stderr: status === undefined ? "" : (await stderr).trim() };
     } finally {
       this.#unpin();
-      this.#done.resolve();
+      this.#onGone?.();
+      this.#gone.resolve();
     }
   }
 
@@ -244,64 +270,112 @@ export class Helper {
 }
 
 /**
- * Spawns a helper, maps its new user namespace and opens it; the helper is
- * reaped before this returns.
+ * Waits for `promise` for up to `ms`.
+ *
+ * @param promise What to wait for.
+ * @param ms The bound, in ms.
+ * @param signal Ends the wait with its reason.
+ * @returns `true` once it fulfils, `false` if time runs out first.
+ * @throws Its rejection, or the signal's reason.
+ */
+function within(
+  promise: Promise<unknown>,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      done();
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve(false);
+    }, ms);
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    promise.then(() => {
+      done();
+      resolve(true);
+    }, (error) => {
+      done();
+      reject(error);
+    });
+  });
+}
+
+/**
+ * Spawns a helper once the limit allows, maps its new user namespace and
+ * opens it; the helper is reaped before this returns.
  *
  * @param mapping The checked mapping.
- * @param signal Kills the helper when aborted.
- * @param timeout How long the helper may take to enter its namespace, in ms.
+ * @param signal Kills the helper when aborted, or leaves the line for a
+ * spawn.
+ * @param timeout Bounds each wait on the helper, in ms.
+ * @param limit The bound on helpers alive at once.
  * @returns An fd of the namespace.
  * @throws {MountError} If the helper can't be spawned, exits early, is not
  * ready in time, or the kernel refuses a map.
  * @throws The signal's reason, once aborted.
- *
- * @example Make a user namespace without a cache
- * ```ts
- * import { createUserns } from "./userns_helper.ts";
- * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
- * const mapping = { uidMappings: range, gidMappings: range };
- * using userns = await createUserns(mapping, new AbortController().signal, 10_000);
- * ```
  */
 export async function createUserns(
   mapping: Mapping,
   signal: AbortSignal,
   timeout: number,
+  limit: SpawnLimit,
 ): Promise<OwnedFd> {
   signal.throwIfAborted();
-  const helper = new Helper(false);
+  // No await when a permit is free: distinct gets started together spawn
+  // together, before the first of them is awaited.
+  const release = limit.tryAcquire() ?? await limit.acquire(signal);
+  let helper: Helper;
+  try {
+    helper = new Helper({ pooled: false, timeout, onGone: release });
+  } catch (error) {
+    release();
+    throw error;
+  }
   let userns: OwnedFd | undefined;
   let failure: unknown;
   try {
-    await helper.ready(signal, timeout);
+    await helper.handshake(signal);
     userns = helper.map(mapping);
   } catch (error) {
     failure = error;
     helper.kill();
   }
-  const { status, stderr } = await helper.end(failure !== undefined);
+  // An abort while it exits kills it at once.
+  const onAbort = (): void => helper.kill();
+  signal.addEventListener("abort", onAbort, { once: true });
+  let end: HelperEnd;
+  try {
+    end = await helper.end(failure !== undefined);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
   if (failure === undefined) return userns!;
-  if (failure instanceof HelperExited) throw exitedError(status, stderr);
+  if (failure instanceof HelperExited) throw exitedError(end);
   throw failure;
 }
 
 /**
  * The error for a helper that exited before it was ready.
  *
- * @param status Its exit status.
- * @param stderr What it wrote to stderr.
+ * @param end How it ended.
  * @returns The error.
- *
- * @example Report an early exit
- * ```ts
- * import { exitedError } from "./userns_helper.ts";
- * throw exitedError({ success: false, code: 1, signal: null }, "unshare: failed");
- * ```
  */
-export function exitedError(status: Deno.CommandStatus, stderr: string): MountError {
+export function exitedError(end: HelperEnd): MountError {
+  const { status, stderr } = end;
+  const how = status === undefined
+    ? "and was not reaped in time"
+    : `(${status.signal ?? `exit code ${status.code}`})`;
   return new MountError("userns helper", {
-    detail: `${HELPER.command} exited before entering a new user namespace (${
-      status.signal ?? `exit code ${status.code}`
-    })${stderr ? `: ${stderr}` : ""}`,
+    detail: `${UNSHARE.path} exited before entering a new user namespace ${how}${
+      stderr ? `: ${stderr}` : ""
+    }`,
   });
 }

@@ -1,119 +1,109 @@
 /**
  * A pool of helpers that wait, idle, in fresh and still unmapped user
  * namespaces: a new mapping then costs three writes and an open instead of a
- * spawn.
+ * spawn, and the helper's exit and reaping happen after the get has its fd.
  *
  * Each slot costs one idle process (`cat`) and four fds (its stdin, stdout
- * and stderr pipes, and its pinned `/proc/PID` directory). An idle helper does not
- * keep Deno running, has no read pending on it, and exits by itself when
- * Deno does (its stdin closes).
+ * and stderr pipes, and its pinned `/proc/PID` directory). An idle helper
+ * does not keep Deno running, has no read pending on it, and exits by itself
+ * when Deno does (its stdin closes). Each pooled helper holds a spawn permit
+ * of the {@linkcode SpawnLimit} until it is reaped; the pool only takes
+ * permits nobody waits for.
  *
  * @module
  */
 
 import type { OwnedFd } from "./fd.ts";
 import type { Mapping } from "./mount.ts";
+import type { SpawnLimit } from "./spawn_limit.ts";
 import { exitedError, Helper, HelperExited } from "./userns_helper.ts";
 
-/** One pooled helper, from spawn until a get takes it or the pool ends it. */
+/** One pooled helper, from its spawn until a get takes it or the pool ends it. */
 export interface Slot {
   /** The helper. */
   readonly helper: Helper;
-  /** Ends its wait to become ready; the helper is then killed and reaped. */
+  /** Ends its handshake; the helper is then killed and reaped. */
   readonly controller: AbortController;
-  /** Settles once it is ready; rejects, once it is reaped, if it failed. */
-  ready: Promise<void>;
-  /** Whether it echoed from its namespace. */
-  isReady: boolean;
-  /** Whether it failed to become ready. */
-  failed: boolean;
-  /** Whether the pool let it go (release) while it was still in the pool. */
-  discarded: boolean;
+  /** Its handshake: rejects, once the helper is reaped, if it failed. */
+  handshake: Promise<void>;
 }
 
 /**
- * Up to `capacity` helpers, ready or on their way.
+ * Up to `capacity` helpers, idle in their namespaces or on their way.
  *
- * @example Take a helper for a new mapping
- * ```ts
- * import { HelperPool, useSlot } from "./userns_pool.ts";
- * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
- * const mapping = { uidMappings: range, gidMappings: range };
- * const pool = new HelperPool(2, 10_000);
- * await pool.ready();
- * const slot = pool.take();
- * const userns = slot && await useSlot(slot, mapping, new AbortController().signal);
- * pool.refill();
- * pool.release();
- * await pool.settled();
- * ```
+ * The pool fills at once, and refills after each get that took from it, on
+ * a timer, and when a spawn permit it lacked is given back. It rests
+ * (does not refill) after {@linkcode HelperPool.release}, after a helper
+ * failed to start, or after more helpers were lost while idle than it holds,
+ * until the next take or {@linkcode HelperPool.ready}: a helper that keeps
+ * dying right after its start is not respawned in a loop.
  */
 export class HelperPool {
   /** How many helpers it keeps. */
   readonly capacity: number;
   readonly #timeout: number;
+  readonly #limit: SpawnLimit;
   #slots: Slot[] = [];
   readonly #helpers = new Set<Helper>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #error: unknown;
+  #resting = false;
+  #starved = false;
+  #losses = 0;
 
   /**
    * Makes a pool and starts filling it.
    *
    * @param capacity How many helpers it keeps.
-   * @param timeout How long a helper may take to become ready, in ms.
+   * @param timeout Bounds each wait on a helper, in ms.
+   * @param limit The bound on helpers alive at once, shared with the gets
+   * that spawn their own.
    */
-  constructor(capacity: number, timeout: number) {
+  constructor(capacity: number, timeout: number, limit: SpawnLimit) {
     this.capacity = capacity;
     this.#timeout = timeout;
-    this.fill();
+    this.#limit = limit;
+    this.#fill();
   }
 
-  /** How many helpers are ready in the pool now. */
+  /** How many helpers wait idle in their namespaces now. */
   get idle(): number {
     let n = 0;
-    for (const slot of this.#slots) if (slot.isReady && !slot.helper.exited) n++;
+    for (const { helper } of this.#slots) if (helper.entered && !helper.exited) n++;
     return n;
   }
 
   /**
-   * Spawns helpers until the pool holds `capacity`. A spawn that throws stops
-   * the fill, and {@linkcode HelperPool.ready} reports it.
-   */
-  fill(): void {
-    this.#error = undefined;
-    while (this.#slots.length < this.capacity) {
-      let helper: Helper;
-      try {
-        helper = new Helper(true);
-      } catch (error) {
-        this.#error = error;
-        return;
-      }
-      this.#slots.push(this.#start(helper));
-    }
-  }
-
-  /**
-   * Fills the pool and waits until every helper in it is ready.
+   * Fills the pool, waiting in line for spawn permits if need be, and
+   * settles once every helper in it is idle in its namespace.
    *
-   * @throws The error of a helper that could not be spawned or become ready.
+   * @throws The error of a helper that could not be spawned or start.
    */
   async ready(): Promise<void> {
-    this.fill();
+    this.#wake();
+    this.#fill();
+    while (this.#slots.length < this.capacity && this.#error === undefined) {
+      const release = await this.#limit.acquire();
+      if (this.#resting) {
+        release();
+        break;
+      }
+      this.#spawn(release);
+    }
     if (this.#error !== undefined) throw this.#error;
-    await Promise.all(this.#slots.map((slot) => slot.ready));
+    await Promise.all(this.#slots.map((slot) => slot.handshake));
   }
 
   /**
-   * Takes a helper out of the pool: a ready one if there is one, else one on
+   * Takes a helper out of the pool: an idle one if there is one, else one on
    * its way. The caller calls {@linkcode HelperPool.refill} once done.
    *
    * @returns The slot, now the caller's, or `undefined` if the pool is empty.
    */
   take(): Slot | undefined {
-    let index = this.#slots.findIndex((slot) => slot.isReady && !slot.helper.exited);
-    if (index < 0) index = this.#slots.findIndex((slot) => !slot.isReady && !slot.failed);
+    this.#wake();
+    let index = this.#slots.findIndex(({ helper }) => helper.entered && !helper.exited);
+    if (index < 0) index = this.#slots.findIndex(({ helper }) => !helper.entered);
     if (index < 0) return undefined;
     const [slot] = this.#slots.splice(index, 1);
     slot.helper.ref();
@@ -121,83 +111,127 @@ export class HelperPool {
   }
 
   /**
-   * Schedules a fill if the pool is short, on a timer: a spawn blocks the
-   * thread for a while, so it runs after the caller's own continuation, not
-   * on its critical path. The timer does not keep Deno running.
+   * Schedules a fill if the pool is short and not resting, on a timer: a
+   * spawn blocks the thread for a while, so it runs after the caller's own
+   * continuation, not on its critical path. The timer does not keep Deno
+   * running.
    */
   refill(): void {
-    if (this.#timer !== undefined || this.#slots.length >= this.capacity) return;
+    if (this.#timer !== undefined || this.#resting || this.#slots.length >= this.capacity) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.fill();
+      this.#fill();
     }, 0);
     Deno.unrefTimer(this.#timer);
   }
 
   /**
-   * Ends every helper still in the pool: a ready one is let go, one on its way
-   * is killed. Both are reaped in the background ({@linkcode HelperPool.settled}).
-   * Helpers already taken are their takers'. The pool refills on the next take.
+   * A spawn permit was given back and nobody waited for it: refills if the
+   * pool was short of permits.
+   */
+  permitFreed(): void {
+    if (this.#starved) this.refill();
+  }
+
+  /**
+   * Ends every helper still in the pool (an idle one is let go, one on its
+   * way is killed) and kills taken ones that are on their way out. All are
+   * reaped in the background ({@linkcode HelperPool.settled}). A taken
+   * helper that still serves a get is left to it. The pool rests until the
+   * next take.
    */
   release(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#resting = true;
     const slots = this.#slots;
     this.#slots = [];
     for (const slot of slots) {
-      slot.discarded = true;
-      if (slot.isReady) slot.helper.end();
-      else slot.controller.abort();
+      slot.controller.abort();
+      if (slot.helper.entered) slot.helper.end();
     }
-  }
-
-  /** Settles once every helper this pool spawned has been reaped. */
-  async settled(): Promise<void> {
-    while (this.#helpers.size > 0) {
-      await Promise.all([...this.#helpers].map((helper) => helper.done));
-    }
-  }
-
-  #start(helper: Helper): Slot {
-    const slot: Slot = {
-      helper,
-      controller: new AbortController(),
-      ready: Promise.resolve(),
-      isReady: false,
-      failed: false,
-      discarded: false,
-    };
-    slot.ready = helper.ready(slot.controller.signal, this.#timeout).then(
-      () => {
-        slot.isReady = true;
-        // Released in the meantime: its abort came too late to stop the wait.
-        if (slot.discarded) helper.end();
-      },
-      async (error) => {
-        slot.failed = true;
-        this.#remove(slot);
-        helper.kill();
-        const { status, stderr } = await helper.end(true);
-        throw error instanceof HelperExited ? exitedError(status, stderr) : error;
-      },
-    );
-    // Takers and ready() see a failure; nobody else needs to.
-    slot.ready.catch(() => {});
-    this.#helpers.add(helper);
-    helper.done.then(() => this.#helpers.delete(helper));
-    helper.status.then(() => this.#lost(slot), () => {});
-    return slot;
+    for (const helper of this.#helpers) if (helper.ending) helper.kill();
   }
 
   /**
-   * A pooled helper exited. If it was waiting ready in the pool, reap it and
-   * replace it. One that failed to start is its start's to end, and is not
-   * retried until the next get.
+   * Settles once no helper of this pool is on its way in or out: all are
+   * idle in the pool, or reaped.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      const busy: Promise<unknown>[] = [];
+      for (const helper of this.#helpers) {
+        const slot = this.#slots.find((slot) => slot.helper === helper);
+        if (slot === undefined) busy.push(helper.gone);
+        else if (!helper.entered) busy.push(slot.handshake.catch(() => {}));
+      }
+      if (busy.length === 0) return;
+      await Promise.all(busy);
+    }
+  }
+
+  /** Resumes filling: on a take, or ready(). */
+  #wake(): void {
+    this.#resting = false;
+    this.#losses = 0;
+    this.#error = undefined;
+  }
+
+  /** Spawns helpers while the pool is short and permits are free. */
+  #fill(): void {
+    this.#starved = false;
+    while (!this.#resting && this.#slots.length < this.capacity) {
+      const release = this.#limit.tryAcquire();
+      if (release === undefined) {
+        this.#starved = true;
+        return;
+      }
+      this.#spawn(release);
+    }
+  }
+
+  #spawn(release: () => void): void {
+    let helper: Helper;
+    try {
+      helper = new Helper({ pooled: true, timeout: this.#timeout, onGone: release });
+    } catch (error) {
+      release();
+      this.#error = error;
+      this.#resting = true;
+      return;
+    }
+    const slot: Slot = { helper, controller: new AbortController(), handshake: Promise.resolve() };
+    slot.handshake = helper.handshake(slot.controller.signal).then(
+      () => {
+        // Released meanwhile: its abort came too late to stop the handshake.
+        if (slot.controller.signal.aborted) helper.end();
+      },
+      async (error) => {
+        // A failed start is not retried until the next take.
+        if (this.#remove(slot)) this.#resting = true;
+        helper.kill();
+        const end = await helper.end(true);
+        throw error instanceof HelperExited ? exitedError(end) : error;
+      },
+    );
+    // Takers and ready() see a failure; nobody else needs to.
+    slot.handshake.catch(() => {});
+    this.#slots.push(slot);
+    this.#helpers.add(helper);
+    helper.gone.then(() => this.#helpers.delete(helper));
+    helper.status.then(() => this.#lost(slot), () => {});
+  }
+
+  /**
+   * A pooled helper exited. If it was idle in the pool, reap it and replace
+   * it, unless more helpers were lost since the last take than the pool
+   * holds. One that failed to start is its handshake's to end.
    */
   #lost(slot: Slot): void {
-    if (!slot.isReady || !this.#remove(slot)) return;
+    if (!slot.helper.entered || !this.#remove(slot)) return;
     slot.helper.end();
-    this.refill();
+    if (++this.#losses > this.capacity) this.#resting = true;
+    else this.refill();
   }
 
   #remove(slot: Slot): boolean {
@@ -209,8 +243,9 @@ export class HelperPool {
 }
 
 /**
- * Maps a taken helper's namespace and opens it, then lets the helper go and
- * reaps it.
+ * Maps a taken helper's namespace and opens it, then lets the helper go, on
+ * a timer: its exit and reaping go on in the background, which
+ * {@linkcode HelperPool.settled} waits for.
  *
  * @param slot A slot from {@linkcode HelperPool.take}.
  * @param mapping The checked mapping.
@@ -220,19 +255,6 @@ export class HelperPool {
  * died while idle, or could not be mapped: the caller spawns one instead, and
  * reports its error, if any.
  * @throws The signal's reason, once aborted.
- *
- * @example Serve a get from the pool, or spawn
- * ```ts
- * import { createUserns } from "./userns_helper.ts";
- * import { HelperPool, useSlot } from "./userns_pool.ts";
- * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
- * const mapping = { uidMappings: range, gidMappings: range };
- * const signal = AbortSignal.timeout(10_000);
- * const pool = new HelperPool(1, 10_000);
- * const slot = pool.take();
- * const userns = (slot && await useSlot(slot, mapping, signal)) ??
- *   await createUserns(mapping, signal, 10_000);
- * ```
  */
 export async function useSlot(
   slot: Slot,
@@ -240,11 +262,12 @@ export async function useSlot(
   signal: AbortSignal,
 ): Promise<OwnedFd | undefined> {
   const { helper } = slot;
-  if (!slot.isReady) {
+  if (!helper.entered) {
     try {
-      await untilAborted(slot.ready, signal);
+      await orAbort(slot.handshake, signal);
     } catch {
       slot.controller.abort(signal.reason);
+      helper.kill();
       await helper.end();
       signal.throwIfAborted();
       return undefined;
@@ -261,15 +284,17 @@ export async function useSlot(
     await helper.end();
     return undefined;
   }
-  await helper.end();
+  // Let it go on a timer: closing its pipes would cost this get's caller a
+  // good part of its time, and nothing waits for it but settled().
+  setTimeout(() => helper.end(), 0);
   return userns;
 }
 
 /** `promise`, or the signal's reason if it aborts first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = (): void => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });

@@ -1,7 +1,8 @@
 /**
  * Fault injection for tests: a faulting libc symbol table, installed through
- * the one seam below the syscall wrappers (`replaceSymbols` in ffi/libc.ts),
- * and spawn faults through what is left of ffi/seam.ts. A failed call sets
+ * the one seam below the syscall wrappers (`replaceSymbols` in ffi/libc.ts).
+ * Spawns are no libc calls: tests fail them for real, or through a stand-in
+ * `Deno.Command` (tests/_process.ts). A failed call sets
  * errno through a view over the real `__errno_location()` and returns -1, as
  * libc does, so the wrappers take their real error paths.
  *
@@ -23,7 +24,6 @@ import {
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
 import { replaceSymbols, SYMBOLS, type Symbols } from "../ffi/libc.ts";
-import { setFaultHook as setSpawnFaultHook } from "../ffi/seam.ts";
 import { stringifyMountFlags } from "../mod.ts";
 
 /** A libc call about to be made: the symbol, and its arguments as passed. */
@@ -35,11 +35,10 @@ export interface LibcCall {
 }
 
 /**
- * Decides, before a libc call or a spawn, whether it fails.
+ * Decides, before a libc call, whether it fails.
  *
- * @param op The call, named as its `MountError` names it ({@linkcode opName}),
- * or `"spawn COMMAND"`.
- * @param call The symbol and its arguments (a spawn has none).
+ * @param op The call, named as its `MountError` names it ({@linkcode opName}).
+ * @param call The symbol and its arguments.
  * @returns An errno to fail with instead of making the call, or `undefined`
  * to make it. A hook runs between a wrapper's C strings and its call, so it
  * must not call the wrappers itself (they share one path buffer).
@@ -138,8 +137,6 @@ let installed: Disposable | undefined;
 export function setFaultHook(hook: FaultHook | undefined): void {
   installed?.[Symbol.dispose]();
   installed = undefined;
-  setSpawnFaultHook(undefined);
   if (hook === undefined) return;
   installed = replaceSymbols((loaded) => faultingSymbols(loaded, hook));
-  setSpawnFaultHook((op) => hook(op, { symbol: op, args: [] }));
 }

@@ -1,40 +1,104 @@
 /**
- * Test helpers that swap the environment: fake `unshare` programs on PATH,
- * and counting the calls and spawns that tests/_faults.ts sees.
+ * Test helpers about processes: a stand-in for `Deno.Command` that sees
+ * every spawn, counting operations (libc calls through the faulting symbol
+ * table of _faults.ts, spawns through the stand-in), and user namespaces
+ * read or held by hand.
+ *
+ * The library has no hook for spawns: it calls `new Deno.Command(...)`, and
+ * a test may put a subclass in its place, as it would a fake `fetch`.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
+import { basename } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setFaultHook } from "./_faults.ts";
 
+/** What a stand-in `Deno.Command` calls on each spawn. */
+export interface SpawnHooks {
+  /** Before the spawn: throw to fail it. */
+  before?(command: string, args: readonly string[]): void;
+  /** After the spawn: return a child to hand out in its place. */
+  after?(child: Deno.ChildProcess, command: string): Deno.ChildProcess | void;
+}
+
 /**
- * Runs `fn` with PATH holding only a directory of fake programs.
+ * Runs `fn` with `Deno.Command` replaced by a subclass that calls `hooks`
+ * around each `spawn()`.
  *
- * @param programs Program name to shell script body.
+ * @param hooks What to call.
  * @param fn What to run.
  * @returns What `fn` returns.
  */
-export async function withFakePath<T>(
-  programs: Record<string, string>,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const dir = Deno.makeTempDirSync({ prefix: "mountfd-path-" });
-  for (const [name, body] of Object.entries(programs)) {
-    Deno.writeTextFileSync(`${dir}/${name}`, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+export async function withSpawnHooks<T>(hooks: SpawnHooks, fn: () => Promise<T>): Promise<T> {
+  const Original = Deno.Command;
+  class Command extends Original {
+    readonly #command: string;
+    readonly #args: readonly string[];
+    constructor(command: string | URL, options?: Deno.CommandOptions) {
+      super(command, options);
+      this.#command = String(command);
+      this.#args = options?.args?.map(String) ?? [];
+    }
+    override spawn(): Deno.ChildProcess {
+      hooks.before?.(this.#command, this.#args);
+      const child = super.spawn();
+      return hooks.after?.(child, this.#command) ?? child;
+    }
   }
-  const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", dir);
+  Deno.Command = Command;
   try {
     return await fn();
   } finally {
-    if (saved === undefined) Deno.env.delete("PATH");
-    else Deno.env.set("PATH", saved);
-    Deno.removeSync(dir, { recursive: true });
+    Deno.Command = Original;
   }
 }
 
 /**
- * Counts the libc calls and spawns (named as their errors name them) while `fn` runs.
+ * The child, with a stdout that runs `action` on the first bytes the child
+ * writes (a helper's echo from its new namespace) before it hands them on.
+ *
+ * @param child A spawned child, its stdout piped.
+ * @param action What to do then.
+ * @returns A stand-in for the child.
+ */
+export function onFirstEcho(
+  child: Deno.ChildProcess,
+  action: () => void | Promise<void>,
+): Deno.ChildProcess {
+  const reader = child.stdout.getReader();
+  let first = true;
+  const source: UnderlyingByteSource = {
+    type: "bytes",
+    async pull(controller: ReadableByteStreamController): Promise<void> {
+      const { value, done } = await reader.read();
+      if (done) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      if (first) {
+        first = false;
+        await action();
+      }
+      controller.enqueue(value);
+    },
+    cancel: (reason): Promise<void> => reader.cancel(reason),
+  };
+  const stdout = new ReadableStream(source);
+  return new Proxy(child, {
+    get(target, key): unknown {
+      if (key === "stdout") return stdout;
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * Counts what happens while `fn` runs: each libc call through _faults.ts,
+ * by its op, and each spawn, as `"spawn NAME"` (the program's base name).
  *
  * @param fn What to run.
  * @returns What `fn` returned, and the count per operation.
@@ -43,15 +107,60 @@ export async function countOps<T>(
   fn: () => Promise<T>,
 ): Promise<{ result: T; ops: Map<string, number> }> {
   const ops = new Map<string, number>();
-  setFaultHook((op) => {
+  const count = (op: string): void => {
     ops.set(op, (ops.get(op) ?? 0) + 1);
+  };
+  setFaultHook((op) => {
+    count(op);
     return undefined;
   });
   try {
-    return { result: await fn(), ops };
+    const result = await withSpawnHooks(
+      { before: (command) => count(`spawn ${basename(command)}`) },
+      fn,
+    );
+    return { result, ops };
   } finally {
     setFaultHook(undefined);
   }
+}
+
+/**
+ * The number of this process's children, zombies included, from
+ * `/proc/self/task/TID/children`: cheaper than a walk of `/proc`.
+ *
+ * @returns How many there are.
+ */
+export function childCount(): number {
+  let n = 0;
+  for (const task of Deno.readDirSync("/proc/self/task")) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`/proc/self/task/${task.name}/children`);
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    for (const pid of text.split(" ")) if (pid.trim() !== "") n++;
+  }
+  return n;
+}
+
+/**
+ * A process's fds, by number, each with what it points at.
+ *
+ * @param pid The process.
+ * @returns Its fds.
+ */
+export function processFds(pid: number): Record<string, string> {
+  const fds: Record<string, string> = {};
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      fds[entry.name] = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return fds;
 }
 
 /**
@@ -121,4 +230,56 @@ export async function holdUserns(uidMap: string, gidMap: string): Promise<Userns
       await child.status;
     },
   };
+}
+
+/** tests/_userns_probe.ts, which makes a user namespace in a process of its own. */
+export const PROBE: string = fileURLToPath(new URL("./_userns_probe.ts", import.meta.url));
+
+/** What {@linkcode PROBE} prints. */
+export interface ProbeResult {
+  /** Whether the call succeeded. */
+  ok?: boolean;
+  /** The error's name, message, op and code, if it failed. */
+  name?: string;
+  /** See `name`. */
+  message?: string;
+  /** See `name`. */
+  op?: string;
+  /** See `name`. */
+  code?: string;
+  /** The programs it spawned, as given to `Deno.Command`. */
+  spawned: string[];
+  /** In `helper` mode: the helper's fds. */
+  fds?: Record<string, string>;
+  /** In `helper` mode: the probe's fds that are not close-on-exec, beyond stdio. */
+  inherited?: number[];
+  /** In `helper` mode: the helper's command line. */
+  cmdline?: string[];
+}
+
+/**
+ * Runs `command` (which runs the probe, maybe through a shell or unshare),
+ * and parses what the probe prints.
+ *
+ * @param command The program.
+ * @param args Its arguments.
+ * @param env Environment variables to set.
+ * @returns What the probe printed.
+ */
+export async function runProbe(
+  command: string,
+  args: string[],
+  env?: Record<string, string>,
+): Promise<ProbeResult> {
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args,
+    env,
+    cwd: fileURLToPath(new URL("../", import.meta.url)),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
+  return JSON.parse(out);
 }

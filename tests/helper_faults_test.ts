@@ -1,7 +1,9 @@
 /**
  * The userns helper failing at each stage: each gives a clear error and
- * leaves no fd and no process behind. (Missing unshare, a helper that dies
- * before it is ready, and one that never becomes ready are in userns_test.ts.)
+ * leaves no fd and no process behind. (A missing unshare, a helper that
+ * fails before it is ready, and a stopped one are in userns_test.ts and
+ * userns_pool_test.ts.) The helper fails for real: it is killed, stopped,
+ * or its unshare fails; only the kernel's refusal of a map is injected.
  */
 
 import assert from "node:assert/strict";
@@ -9,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, MountError } from "../mod.ts";
-import { namespaceMaps } from "./_process.ts";
+import { namespaceMaps, onFirstEcho, withSpawnHooks } from "./_process.ts";
 import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
 
 const ignore = skipUnless(NO_ID_RANGE);
@@ -21,49 +23,50 @@ async function leavesNothing(fn: () => Promise<void>): Promise<void> {
   assert.deepEqual(childPids(), [], "helper processes left");
 }
 
+/** Whether a process has exited and waits, a zombie, to be reaped. */
+function zombie(pid: number): boolean {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+}
+
 Deno.test({
   name: "a helper that dies after it is ready, before its maps are written",
   ignore,
   fn: () =>
     leavesNothing(async () => {
       let killed = 0;
-      setFaultHook((op) => {
-        // The first open is the setgroups write: the helper is in its namespace.
-        if (op === "open" && killed === 0) {
-          for (const pid of childPids()) {
-            Deno.kill(pid, "SIGKILL");
-            killed = pid;
-          }
-          // Wait until the kernel has ended it: it is a zombie, not yet reaped.
-          while (!/\) Z /.test(Deno.readTextFileSync(`/proc/${killed}/stat`)));
-        }
-        return undefined;
-      });
+      const hooks = {
+        after(child: Deno.ChildProcess): Deno.ChildProcess {
+          killed = child.pid;
+          // On its echo from the new namespace, kill it, and wait until it
+          // is a zombie (not yet reaped) before the parent writes its maps.
+          return onFirstEcho(child, () => {
+            child.kill("SIGKILL");
+            while (!zombie(child.pid));
+          });
+        },
+      };
+      using handles = new Handles();
+      // Until it is reaped, a dead helper's credentials still hold its user
+      // namespace. As root, the maps and the open go through: a whole
+      // namespace. Rootless, the kernel hides a zombie's /proc files
+      // (EACCES): a clear error naming the file.
+      let fd;
       try {
-        using handles = new Handles();
-        // Until it is reaped, a dead helper's credentials still hold its user
-        // namespace. As root, the maps and the open go through: a whole
-        // namespace. Rootless, the kernel hides a zombie's /proc files
-        // (EACCES): a clear error naming the file.
-        let fd;
-        try {
-          fd = await handles.get(simpleMapping());
-        } catch (error) {
-          assert.ok(error instanceof MountError, String(error));
-          assert.equal(error.op, "open");
-          assert.equal(error.code, "EACCES");
-          assert.equal(error.target, `/proc/${killed}/setgroups`);
-          return;
-        }
-        using _ = fd;
-        assert.deepEqual(await namespaceMaps(fd.fd), {
-          uid: "0 10000 2000",
-          gid: "0 10000 2000",
-          setgroups: "deny",
-        });
-      } finally {
-        setFaultHook(undefined);
+        fd = await withSpawnHooks(hooks, () => handles.get(simpleMapping()));
+      } catch (error) {
+        assert.ok(error instanceof MountError, String(error));
+        assert.equal(error.op, "open");
+        assert.equal(error.code, "EACCES");
+        assert.equal(error.target, `/proc/${killed}/setgroups`);
+        return;
       }
+      using _ = fd;
+      assert.deepEqual(await namespaceMaps(fd.fd), {
+        uid: "0 10000 2000",
+        gid: "0 10000 2000",
+        setgroups: "deny",
+      });
       assert.ok(killed > 0);
     }),
 });

@@ -4,7 +4,7 @@ import { O_CLOEXEC } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, type Mapping, MountError } from "../mod.ts";
-import { countOps, namespaceMaps } from "./_process.ts";
+import { childCount, countOps, namespaceMaps, withSpawnHooks } from "./_process.ts";
 import {
   childPids,
   fdFlags,
@@ -79,18 +79,22 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a pooled get reaps its helper before it resolves, and the pool refills behind it",
+  name: "a pooled get resolves before its helper exits; settled() waits for the exit",
   ignore,
   fn: clean(async () => {
     await using handles = new Handles({ prespawn: 2 });
     await handles.ready();
     const pooled = childPids();
-    using _ = await handles.get(one(1));
-    const left = childPids();
-    assert.equal(left.length, 1, "the helper it took is gone");
-    assert.ok(pooled.includes(left[0]));
-    const { ops } = await countOps(() => until(() => handles.idle === 2, "the refill"));
-    assert.equal(spawns(ops), 1, "one helper replaced the one taken");
+    const { ops } = await countOps(async () => {
+      using _ = await handles.get(one(1));
+      // Nothing has been reaped yet: the get did not wait for its helper.
+      assert.deepEqual(childPids().sort(), [...pooled].sort(), "its helper still runs");
+      await handles.settled();
+      const left = childPids().filter((pid) => pooled.includes(pid));
+      assert.equal(left.length, 1, "settled() waited until the helper it took was reaped");
+      await until(() => handles.idle === 2, "the refill");
+    });
+    assert.equal(spawns(ops), 1, "one helper replaced the one taken, and the get spawned none");
     assert.equal(childPids().length, 2);
   }),
 });
@@ -216,25 +220,26 @@ Deno.test({
   fn: clean(async () => {
     await using handles = new Handles({ prespawn: 1 });
     await handles.ready();
-    const ops: string[] = [];
     let injected = false;
+    // The first write of the pooled helper's maps finds it gone.
     setFaultHook((op) => {
-      ops.push(op);
-      // The first write of the pooled helper's maps finds it gone.
-      if (op === "open" && !injected) {
-        injected = true;
-        return errnoValue("ESRCH");
-      }
-      return undefined;
+      if (op !== "open" || injected) return undefined;
+      injected = true;
+      return errnoValue("ESRCH");
     });
     let fd;
+    let spawned = 0;
     try {
-      fd = await handles.get(simpleMapping());
+      fd = await withSpawnHooks(
+        { before: () => void spawned++ },
+        () => handles.get(simpleMapping()),
+      );
     } finally {
       setFaultHook(undefined);
     }
     using _ = fd;
-    assert.equal(ops.filter((op) => op === "spawn unshare").length, 1, "one spawn instead");
+    assert.ok(injected);
+    assert.equal(spawned, 1, "one spawn instead");
     assert.equal((await namespaceMaps(fd.fd)).gid, "0 10000 2000");
   }),
 });
@@ -379,5 +384,124 @@ function exited(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
     return true;
+  }
+}
+
+Deno.test({
+  name: "a stopped idle helper doesn't hang a get; it is killed and reaped within helperTimeout",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 1, helperTimeout: 500 });
+    await handles.ready();
+    const [stopped] = childPids();
+    Deno.kill(stopped, "SIGSTOP");
+    try {
+      const started = performance.now();
+      // A stopped process can still be mapped: the get has its namespace at
+      // once. It would never exit on its own once let go.
+      const fd = await deadline(
+        handles.get(simpleMapping(), { signal: AbortSignal.timeout(1000) }),
+        3000,
+        "the get",
+      );
+      using _ = fd;
+      assert.ok(performance.now() - started < 1000, "the get did not wait for the helper");
+      assert.equal((await namespaceMaps(fd.fd)).uid, "0 10000 2000");
+      await deadline(handles.settled(), 3000, "the stopped helper's end");
+      assert.ok(
+        !childPids().includes(stopped),
+        "killed (SIGKILL ends a stopped process) and reaped",
+      );
+      const took = performance.now() - started;
+      assert.ok(took >= 450, `it had the timeout to exit first (${took.toFixed(0)} ms)`);
+    } finally {
+      // Before the fix, it would still be stopped here.
+      if (childPids().includes(stopped)) Deno.kill(stopped, "SIGKILL");
+    }
+  }),
+});
+
+Deno.test({
+  name: "a pooled helper stopped while it starts: the signal ends the get at once",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ prespawn: 1 });
+    const [stopped] = childPids();
+    Deno.kill(stopped, "SIGSTOP");
+    const started = performance.now();
+    await assert.rejects(
+      handles.get(simpleMapping(), { signal: AbortSignal.timeout(300) }),
+      { name: "TimeoutError" },
+    );
+    const took = performance.now() - started;
+    assert.ok(took < 2000, `ended ${took.toFixed(0)} ms in, not at the 10 s helper timeout`);
+    assert.ok(!childPids().includes(stopped), "killed and reaped before the get rejects");
+  }),
+});
+
+Deno.test({
+  name: "a pooled helper that keeps dying right after it starts is not respawned in a loop",
+  ignore,
+  fn: clean(async () => {
+    let spawned = 0;
+    await withSpawnHooks({ before: () => void spawned++ }, async () => {
+      await using handles = new Handles({ prespawn: 1 });
+      await handles.ready();
+      // Kill every helper as soon as it idles in the pool, for a while.
+      const end = performance.now() + 1000;
+      while (performance.now() < end) {
+        if (handles.idle > 0) { for (const pid of childPids()) Deno.kill(pid, "SIGKILL"); }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      assert.ok(spawned <= 2, `${spawned} spawns: the first helper and one replacement at most`);
+      // The next get wakes the pool again.
+      using fd = await handles.get(simpleMapping());
+      assert.match(Deno.readLinkSync(`/proc/self/fd/${fd.fd}`), /^user:/);
+    });
+  }),
+});
+
+Deno.test({
+  name: "maxSpawns bounds pooled helpers and spawned ones together",
+  ignore,
+  fn: clean(async () => {
+    let most = 0;
+    const hooks = { before: () => void (most = Math.max(most, childCount() + 1)) };
+    await withSpawnHooks(hooks, async () => {
+      await using handles = new Handles({ prespawn: 3, maxSpawns: 4 });
+      await handles.ready();
+      const fds = await Promise.all(Array.from({ length: 40 }, (_, i) => handles.get(one(i))));
+      for (const fd of fds) fd.close();
+      await handles.ready();
+      assert.equal(handles.size, 40);
+    });
+    assert.ok(most <= 4, `${most} helpers at once`);
+    assert.ok(most >= 3, `${most} helpers at once: the pool filled`);
+  }),
+});
+
+Deno.test("prespawn may not exceed maxSpawns", () => {
+  assert.throws(
+    () => new Handles({ prespawn: 9 }),
+    /^TypeError: Invalid prespawn: expected at most maxSpawns \(8\), got 9$/,
+  );
+  assert.throws(
+    () => new Handles({ maxSpawns: 0 }),
+    /^TypeError: Invalid maxSpawns: expected a positive integer, got 0$/,
+  );
+});
+
+/** `promise`, or an error naming `what` once `ms` have passed. */
+async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

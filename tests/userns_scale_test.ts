@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Handles, type Mapping } from "../mod.ts";
+import { childCount, withSpawnHooks } from "./_process.ts";
 import { childPids, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
 
 const N = 1000;
@@ -94,5 +95,37 @@ Deno.test({
     console.log(`cached get: ${one.toFixed(2)} µs with 1 mapping, ${many.toFixed(2)} µs with ${N}`);
     // Generous, for a loaded machine: the bench measures it closely.
     assert.ok(many < 2 * one + 1, `${many.toFixed(2)} µs with ${N} vs ${one.toFixed(2)} µs with 1`);
+  },
+});
+
+Deno.test({
+  name: `${N} distinct gets at once: never more than maxSpawns helpers, and all succeed`,
+  ignore: skipUnless(NO_ID_RANGE),
+  async fn(): Promise<void> {
+    // Counted from the kernel's list of this process's children (zombies
+    // included): before each spawn, and on a timer while they run.
+    let most = 0;
+    const count = (extra: number): void => {
+      most = Math.max(most, childCount() + extra);
+    };
+    const timer = setInterval(() => count(0), 10);
+    const started = performance.now();
+    try {
+      await withSpawnHooks({ before: () => count(1) }, async () => {
+        await using handles = new Handles();
+        const fds = await Promise.all(mappings(N, 40000).map((m) => handles.get(m)));
+        for (const fd of fds) fd.close();
+        assert.equal(fds.length, N);
+        assert.equal(handles.size, N);
+      });
+    } finally {
+      clearInterval(timer);
+    }
+    console.log(
+      `${N} gets at once: ${(performance.now() - started).toFixed(0)} ms, at most ${most} helpers`,
+    );
+    assert.ok(most <= 8, `${most} helpers at once`);
+    assert.ok(most >= 2, `${most} helpers at once: they ran in parallel`);
+    assert.deepEqual(childPids(), []);
   },
 });

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { O_CLOEXEC } from "../ffi/constants.ts";
 import { Handles, type Mapping, MountError, type OwnedFd } from "../mod.ts";
-import { countOps, namespaceMaps, withFakePath } from "./_process.ts";
+import { UNSHARE } from "../lib/spawn.ts";
+import {
+  countOps,
+  namespaceMaps,
+  onFirstEcho,
+  PROBE,
+  runProbe,
+  withSpawnHooks,
+} from "./_process.ts";
 import {
   BASE,
   childPids,
@@ -191,61 +199,6 @@ Deno.test("bad options are TypeErrors", () => {
 });
 
 Deno.test({
-  name: "unshare missing from PATH is a clear error",
-  fn: clean(async () => {
-    using handles = new Handles();
-    await withFakePath({}, async () => {
-      await assert.rejects(handles.get(simpleMapping()), (e: unknown) => {
-        assert.ok(e instanceof MountError);
-        assert.equal(e.op, "spawn unshare");
-        assert.equal(e.code, "ENOENT");
-        assert.match(e.message, /^spawn unshare: ENOENT: unshare was not found in PATH$/);
-        return true;
-      });
-    });
-  }),
-});
-
-Deno.test({
-  name: "a helper that dies before it is ready is a clear error with its stderr",
-  fn: clean(async () => {
-    using handles = new Handles();
-    await withFakePath(
-      { unshare: 'echo "unshare: unshare failed: Operation not permitted" >&2; exit 3' },
-      async () => {
-        await assert.rejects(handles.get(simpleMapping()), (e: unknown) => {
-          assert.ok(e instanceof MountError);
-          assert.equal(e.op, "userns helper");
-          assert.equal(
-            e.message,
-            "userns helper: unshare exited before entering a new user namespace " +
-              "(exit code 3): unshare: unshare failed: Operation not permitted",
-          );
-          return true;
-        });
-      },
-    );
-  }),
-});
-
-Deno.test({
-  name: "a helper that never becomes ready times out, and is reaped",
-  fn: clean(async () => {
-    using handles = new Handles({ helperTimeout: 300 });
-    await withFakePath({ unshare: "exec /bin/sleep 60" }, async () => {
-      const started = performance.now();
-      await assert.rejects(handles.get(simpleMapping()), {
-        name: "MountError",
-        code: "ETIMEDOUT",
-        message:
-          "userns helper: ETIMEDOUT: unshare did not enter a new user namespace within 300 ms",
-      });
-      assert.ok(performance.now() - started < 5000);
-    });
-  }),
-});
-
-Deno.test({
   name: "a map the kernel refuses is a clear error",
   ignore: skipUnless(
     MODE === "rootless" ? NO_ID_RANGE : "as root every host id is mappable; rootless covers this",
@@ -264,4 +217,156 @@ Deno.test({
       return true;
     });
   }),
+});
+
+/** Resolves after `ms`. */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+Deno.test({
+  name: "an abort by a flight's last waiter never fails a later get of the same mapping",
+  ignore,
+  fn: clean(async () => {
+    for (const prespawn of [0, 1]) {
+      for (const ms of [0, 1, 3]) {
+        await using handles = new Handles({ prespawn });
+        await handles.ready();
+        const controller = new AbortController();
+        const reason = new Error(`abort at ${ms} ms`);
+        const first = handles.get(simpleMapping(), { signal: controller.signal });
+        if (ms > 0) await delay(ms);
+        controller.abort(reason);
+        // Comes after the abort, while the aborted flight may still run.
+        const later = handles.get(simpleMapping());
+        const [a, b] = await Promise.allSettled([first, later]);
+        const where = `prespawn ${prespawn}, ${ms} ms`;
+        assert.equal(
+          b.status,
+          "fulfilled",
+          `the later get (${where}): ${(b as { reason?: unknown }).reason}`,
+        );
+        (b as PromiseFulfilledResult<OwnedFd>).value.close();
+        if (a.status === "fulfilled") a.value.close();
+        else assert.equal(a.reason, reason, where);
+      }
+    }
+  }),
+});
+
+Deno.test({
+  name: "a stopped helper times out after helperTimeout, and is killed and reaped",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles({ helperTimeout: 300 });
+    const started = performance.now();
+    const pending = handles.get(simpleMapping());
+    // The helper runs already; stop it before it can echo.
+    const [helper] = childPids();
+    Deno.kill(helper, "SIGSTOP");
+    await assert.rejects(pending, (e: unknown) => {
+      assert.ok(e instanceof MountError);
+      assert.equal(e.code, "ETIMEDOUT");
+      assert.match(
+        e.message,
+        /^userns helper: ETIMEDOUT: \/\S+\/unshare did not enter a new user namespace within 300 ms$/,
+      );
+      return true;
+    });
+    assert.ok(performance.now() - started < 3000, "bounded by the timeout");
+    assert.deepEqual(childPids(), [], "killed and reaped before the get rejects");
+  }),
+});
+
+Deno.test({
+  name: "a signal ends a get on a stopped helper at once, and the helper is killed and reaped",
+  ignore,
+  fn: clean(async () => {
+    await using handles = new Handles();
+    const started = performance.now();
+    const pending = handles.get(simpleMapping(), { signal: AbortSignal.timeout(200) });
+    const [helper] = childPids();
+    Deno.kill(helper, "SIGSTOP");
+    await assert.rejects(pending, { name: "TimeoutError" });
+    const took = performance.now() - started;
+    assert.ok(took < 1500, `the get ended ${took.toFixed(0)} ms in, not at the 10 s timeout`);
+    assert.deepEqual(childPids(), []);
+  }),
+});
+
+Deno.test({
+  name: "a helper reaped between its echo and its maps: writes go through its pinned /proc/PID",
+  ignore,
+  fn: clean(async () => {
+    using handles = new Handles();
+    let pid = 0;
+    const hooks = {
+      after(child: Deno.ChildProcess): Deno.ChildProcess {
+        pid = child.pid;
+        // On the echo, kill it and wait until Deno has reaped it: its pid is
+        // free for another process before the parent writes a map.
+        return onFirstEcho(child, async () => {
+          child.kill("SIGKILL");
+          await child.status;
+        });
+      },
+    };
+    await assert.rejects(
+      withSpawnHooks(hooks, () => handles.get(simpleMapping())),
+      (e: unknown) => {
+        assert.ok(e instanceof MountError, String(e));
+        // Not an open of /proc/PID after the reaping, which could be another
+        // process's by then, but a write through the directory pinned at the
+        // spawn, which can only reach the helper.
+        assert.equal(e.op, "open");
+        assert.equal(e.target, `/proc/${pid}/setgroups`);
+        return true;
+      },
+    );
+  }),
+});
+
+Deno.test({
+  name: "the helper is unshare --user -- cat, both by absolute path",
+  ignore,
+  fn: clean(async () => {
+    const spawned: string[][] = [];
+    const hooks = {
+      before: (command: string, args: readonly string[]) => void spawned.push([command, ...args]),
+    };
+    const cmdline = await withSpawnHooks(hooks, async () => {
+      await using handles = new Handles({ prespawn: 1 });
+      await handles.ready();
+      const [pid] = childPids();
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean);
+    });
+    assert.equal(spawned.length, 1);
+    const [unshare, ...args] = spawned[0];
+    assert.match(unshare, /^\/(usr\/)?s?bin\/unshare$/);
+    assert.equal(args.length, 3);
+    assert.deepEqual(args.slice(0, 2), ["--user", "--"]);
+    assert.match(args[2], /^\/(usr\/)?s?bin\/cat$/);
+    assert.deepEqual(cmdline, [args[2]], "cat runs by the path unshare was given: no PATH search");
+  }),
+});
+
+Deno.test("a helper that fails before it is ready is a clear error with its stderr", async () => {
+  // unshare fails for real: in a user namespace whose limit of child user
+  // namespaces is 0, its unshare(CLONE_NEWUSER) gets ENOSPC.
+  const result = await runProbe(UNSHARE.path, [
+    "--user",
+    "--map-root-user",
+    "--",
+    "/bin/sh",
+    "-c",
+    `echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" run --allow-all ${PROBE} get`,
+    Deno.execPath(),
+  ]);
+  assert.deepEqual(result, {
+    name: "MountError",
+    op: "userns helper",
+    message: `userns helper: ${UNSHARE.path} exited before entering a new user namespace ` +
+      "(exit code 1): unshare: unshare failed: No space left on device",
+    spawned: [UNSHARE.path],
+  });
 });
