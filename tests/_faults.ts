@@ -129,8 +129,7 @@ export function faultingSymbols(loaded: Symbols, hook: FaultHook): Symbols {
 let installed: Disposable | undefined;
 
 /**
- * Sets or clears the fault hook: every checked libc call and every spawn asks
- * it first.
+ * Sets or clears the fault hook: every checked libc call asks it first.
  *
  * @param hook The hook, or `undefined` to put the real symbols back.
  */
