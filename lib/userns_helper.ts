@@ -22,10 +22,10 @@
 import { O_DIRECTORY, O_PATH, O_RDONLY } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
-import { close, open, openAt, writeOnce } from "../ffi/syscalls.ts";
+import { close, open, openAt, readText, writeOnce } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
-import { formatIDMaps } from "./idmap.ts";
-import type { Mapping } from "./mount.ts";
+import { formatIDMaps, parseIDMap } from "./idmap.ts";
+import type { IDMap, Mapping } from "./mount.ts";
 import { CAT, UNSHARE } from "./spawn.ts";
 import type { Release, SpawnLimit } from "./spawn_limit.ts";
 
@@ -184,11 +184,7 @@ export class Helper {
       return new OwnedFd(openAt(this.#proc, "ns/user", O_RDONLY));
     } catch (error) {
       if (!(error instanceof MountError)) throw error;
-      throw new MountError(error.op, {
-        errno: error.errno,
-        source: `/proc/${this.pid}/ns/user`,
-        cause: error,
-      });
+      throw error.withNames({ source: `/proc/${this.pid}/ns/user` });
     }
   }
 
@@ -259,12 +255,10 @@ export class Helper {
       writeOnce(file, text, this.#proc);
     } catch (error) {
       if (!(error instanceof MountError)) throw error;
-      throw new MountError(error.op, {
-        errno: error.errno,
-        target: `/proc/${this.pid}/${file}`,
-        hint: `(writing ${JSON.stringify(text.trimEnd())})`,
-        cause: error,
-      });
+      const writing = `(writing ${JSON.stringify(text.trimEnd())})`;
+      const names = { target: `/proc/${this.pid}/${file}` };
+      const own = error.code === "EPERM" && file !== "setgroups" ? ownRanges(file) : undefined;
+      throw error.withHint(own === undefined ? writing : `${writing} ${own}`, names);
     }
   }
 }
@@ -378,4 +372,26 @@ export function exitedError(end: HelperEnd): MountError {
       stderr ? `: ${stderr}` : ""
     }`,
   });
+}
+
+/**
+ * What a refused map may map to: this process's own ranges, from
+ * `/proc/self/uid_map` or `gid_map`, which a child namespace's map must lie
+ * within, each range within one of them.
+ *
+ * @param file `"uid_map"` or `"gid_map"`.
+ * @returns A hint naming the ranges, or `undefined` in the initial namespace.
+ */
+function ownRanges(file: string): string | undefined {
+  let maps: IDMap[];
+  try {
+    maps = parseIDMap(readText(`/proc/self/${file}`), file);
+  } catch {
+    return undefined;
+  }
+  if (maps.length === 1 && maps[0].hostID === 0 && maps[0].size === 4294967295) return undefined;
+  const ranges = maps.map((m) => `${m.containerID}..${m.containerID + m.size - 1}`).join(", ");
+  const kind = file === "uid_map" ? "uids" : "gids";
+  return `(this process maps only the ${kind} ${ranges}: a range must lie within one of these; ` +
+    "split one that spans two)";
 }
