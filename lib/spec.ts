@@ -120,6 +120,62 @@ export function mountFromSpec(spec: SpecMount, context: SpecContext = {}): Mount
     throw new TypeError(`Invalid spec.options: expected an array, got ${describe(options)}`);
   }
 
+  const parsed = parseOptions(options, context);
+  let { flags, idMapping } = parsed;
+  const bind = (flags & MS_BIND) !== 0 || spec.type === "bind";
+  if (bind) flags |= MS_BIND;
+  let source = spec.source ?? "";
+  if (bind && context.cwd !== undefined && !source.startsWith("/")) {
+    assertPath(context.cwd, "context.cwd");
+    source = cleanPath(`${context.cwd}/${source}`);
+  }
+
+  if (spec.uidMappings !== undefined || spec.gidMappings !== undefined) {
+    idMapping ??= {};
+    if (spec.uidMappings !== undefined) {
+      idMapping.uidMappings = copyIDMaps(spec.uidMappings, "spec.uidMappings");
+    }
+    if (spec.gidMappings !== undefined) {
+      idMapping.gidMappings = copyIDMaps(spec.gidMappings, "spec.gidMappings");
+    }
+  } else if (idMapping !== undefined) {
+    idMapping = copyMapping(resolveIDMapping(idMapping, context));
+  }
+
+  const mount: Mount = {
+    source,
+    destination: spec.destination,
+    device: bind ? "bind" : spec.type ?? "",
+    flags,
+  };
+  const { clearedFlags, propagationFlags, attrSet, attrClr, extensions, data } = parsed;
+  if (clearedFlags !== 0) mount.clearedFlags = clearedFlags;
+  if (propagationFlags.length > 0) mount.propagationFlags = propagationFlags;
+  if (data.length > 0) mount.data = data.join(",");
+  if (attrSet !== 0 || attrClr !== 0) mount.recAttr = { attrSet, attrClr, propagation: 0 };
+  if (extensions !== 0) mount.extensions = extensions;
+  if (idMapping !== undefined) mount.idMapping = idMapping;
+  return mount;
+}
+
+/** What a spec mount's options say, in the fields of a {@linkcode Mount}. */
+interface ParsedOptions {
+  flags: number;
+  clearedFlags: number;
+  propagationFlags: number[];
+  attrSet: number;
+  attrClr: number;
+  extensions: number;
+  idMapping: MountIDMapping | undefined;
+  /** Unknown options, for `data`. */
+  data: string[];
+}
+
+/**
+ * Applies a spec mount's options in order, as runc's `parseMountOptions`:
+ * a later option overrides an earlier one that sets the same bits.
+ */
+function parseOptions(options: unknown[], context: SpecContext): ParsedOptions {
   let flags = 0;
   let clearedFlags = 0;
   const propagationFlags: number[] = [];
@@ -177,39 +233,16 @@ export function mountFromSpec(spec: SpecMount, context: SpecContext = {}): Mount
     }
   });
 
-  const bind = (flags & MS_BIND) !== 0 || spec.type === "bind";
-  if (bind) flags |= MS_BIND;
-  let source = spec.source ?? "";
-  if (bind && context.cwd !== undefined && !source.startsWith("/")) {
-    assertPath(context.cwd, "context.cwd");
-    source = cleanPath(`${context.cwd}/${source}`);
-  }
-
-  if (spec.uidMappings !== undefined || spec.gidMappings !== undefined) {
-    idMapping ??= {};
-    if (spec.uidMappings !== undefined) {
-      idMapping.uidMappings = copyIDMaps(spec.uidMappings, "spec.uidMappings");
-    }
-    if (spec.gidMappings !== undefined) {
-      idMapping.gidMappings = copyIDMaps(spec.gidMappings, "spec.gidMappings");
-    }
-  } else if (idMapping !== undefined) {
-    idMapping = copyMapping(resolveIDMapping(idMapping, context));
-  }
-
-  const mount: Mount = {
-    source,
-    destination: spec.destination,
-    device: bind ? "bind" : spec.type ?? "",
+  return {
     flags,
+    clearedFlags,
+    propagationFlags,
+    attrSet,
+    attrClr,
+    extensions,
+    idMapping,
+    data,
   };
-  if (clearedFlags !== 0) mount.clearedFlags = clearedFlags;
-  if (propagationFlags.length > 0) mount.propagationFlags = propagationFlags;
-  if (data.length > 0) mount.data = data.join(",");
-  if (attrSet !== 0 || attrClr !== 0) mount.recAttr = { attrSet, attrClr, propagation: 0 };
-  if (extensions !== 0) mount.extensions = extensions;
-  if (idMapping !== undefined) mount.idMapping = idMapping;
-  return mount;
 }
 
 /** A resolved id mapping from a context, its lists copied and its path checked. */

@@ -135,9 +135,12 @@ mountTest("every fd the module holds is close-on-exec, after each kind of call",
 
 mountTest("the userns helper inherits only its stdio", async () => {
   const helperFds: string[][] = [];
+  let opens = 0;
   setFaultHook((op) => {
-    // The maps are written while the helper waits in its namespace.
-    if (op === "open" && helperFds.length === 0) {
+    // The maps are written while the helper waits in its namespace: the
+    // second open (setgroups), after the helper's /proc/PID was pinned right
+    // after the spawn, maybe before it ran its program.
+    if (op === "open" && ++opens === 2) {
       for (const pid of childPids()) {
         helperFds.push([...Deno.readDirSync(`/proc/${pid}/fd`)].map((e) => e.name).sort());
       }

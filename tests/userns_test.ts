@@ -212,10 +212,37 @@ Deno.test({
       assert.equal(e.code, "EPERM");
       assert.match(
         e.message,
-        /^write dst=\/proc\/\d+\/uid_map: EPERM: .* \(writing "0 1000000 10"\)$/,
+        new RegExp(
+          String.raw`^write dst=/proc/\d+/uid_map: EPERM: .* \(writing "0 1000000 10"\) ` +
+            String.raw`\(this process maps only the uids [\d., ]+: a range must lie within ` +
+            String.raw`one of these; split one that spans two\)$`,
+        ),
       );
       return true;
     });
+  }),
+});
+
+Deno.test({
+  name: "a range across two of this process's ranges is refused, and split it works",
+  ignore: skipUnless(
+    MODE === "rootless" ? NO_ID_RANGE : "as root there is one range; rootless covers this",
+  ),
+  fn: clean(async () => {
+    using handles = new Handles();
+    // Rootless, our 0 and our 1..65535 are two ranges of the parent's ids.
+    const across = [{ containerID: 0, hostID: 0, size: 2 }];
+    await assert.rejects(handles.get({ uidMappings: across, gidMappings: across }), {
+      name: "MountError",
+      code: "EPERM",
+      message: /\(this process maps only the uids 0\.\.0, 1\.\.\d+: a range must lie within/,
+    });
+    const split = [
+      { containerID: 0, hostID: 0, size: 1 },
+      { containerID: 1, hostID: 1, size: 1 },
+    ];
+    using userns = await handles.get({ uidMappings: split, gidMappings: split });
+    assert.ok(userns.fd >= 0);
   }),
 });
 
