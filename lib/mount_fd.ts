@@ -18,6 +18,7 @@ import {
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
+import { libc } from "../ffi/libc.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
 import { fstatfsFlags, mountSetattr, open, openTree, type PathNames } from "../ffi/syscalls.ts";
 import { assertBind, assertMount } from "./check.ts";
@@ -36,6 +37,7 @@ import {
 } from "./flags.ts";
 import type { Mapping, Mount, MountIDMapping } from "./mount.ts";
 import { openNamespaceFile } from "./namespace_file.ts";
+import { UNSHARE } from "./spawn.ts";
 import { Handles, peekUserns } from "./userns.ts";
 
 /**
@@ -200,6 +202,17 @@ export function makeSource(
   options: MountFdOptions,
   tree: boolean,
 ): MountSource | Promise<MountSource> {
+  const idMapping = mount.idMapping;
+  if (idMapping != null && idMapping.usernsPath === undefined) {
+    // A missing --allow-run is said first, before any syscall on the source,
+    // unless no helper is needed: the mapping's namespace is cached.
+    const cached = options.handles !== undefined &&
+      peekUserns(options.handles, idMapping as Mapping) !== undefined;
+    if (!cached) {
+      libc("open_tree"); // --allow-ffi first, named for the call that needs it
+      UNSHARE.checkPermission();
+    }
+  }
   const type = tree ? "open_tree" : "plain-open";
   const source = new MountSource(type, openSourceFd(mount, tree), mount);
   return tree ? finishSource(source, options) : source;

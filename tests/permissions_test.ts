@@ -71,6 +71,12 @@ Deno.test({
       message: `mountFd ${helper}`,
       notCapable: true,
     });
+    // Said first, before any syscall: not hidden behind the source's ENOENT.
+    assert.deepEqual(await probe(["--allow-ffi"], "idmapped", "/nonexistent/source"), {
+      name: "NotCapable",
+      message: `mountFd ${helper}`,
+      notCapable: true,
+    });
     assert.deepEqual(await probe(["--allow-ffi"], "get"), {
       name: "NotCapable",
       message: `Handles.get ${helper}`,
