@@ -241,6 +241,12 @@ function kindOf(tree: number): "directory" | "file" {
  * `recAttr.propagation` (recursive).
  */
 function setPropagation(tree: number, mount: Mount, names: PathNames): void {
+  if (
+    (mount.flags & PROPAGATION_FLAGS) === 0 && !mount.propagationFlags?.length &&
+    !mount.recAttr?.propagation
+  ) {
+    return; // the usual case: nothing to do, and nothing to allocate
+  }
   const types = mount.flags & PROPAGATION_FLAGS ? [mount.flags & (PROPAGATION_FLAGS | MS_REC)] : [];
   if (mount.propagationFlags !== undefined) types.push(...mount.propagationFlags);
   if (mount.recAttr?.propagation) types.push(mount.recAttr.propagation | MS_REC);

@@ -173,17 +173,22 @@ export interface MountFdOptions {
  * attachMountSource(source, "/mnt/data");
  * ```
  */
-export async function mountFd(
+export function mountFd(
   mount: Mount,
   options?: MountFdOptions,
 ): Promise<MountSource> {
-  assertMount(mount);
-  options?.signal?.throwIfAborted();
-  assertBindMount(mount);
+  const explain = (error: unknown) =>
+    PermissionError.in(explainSourceError(error, mount), "mountFd");
   try {
-    return await makeSource(mount, options ?? {}, needsTree(mount));
+    assertMount(mount);
+    options?.signal?.throwIfAborted();
+    assertBindMount(mount);
+    const source = makeSource(mount, options ?? {}, needsTree(mount));
+    // A bare bind is done here: a settled promise, with no further hop.
+    if (source instanceof MountSource) return Promise.resolve(source);
+    return source.catch((error) => Promise.reject(explain(error)));
   } catch (error) {
-    throw PermissionError.in(explainSourceError(error, mount), "mountFd");
+    return Promise.reject(explain(error));
   }
 }
 
