@@ -86,7 +86,7 @@ export {
 } from "./lib/mount_namespace.ts";
 
 // Errors.
-export { MountError, type MountErrorOptions } from "./lib/errors.ts";
+export { MountError, type MountErrorNames, type MountErrorOptions } from "./lib/errors.ts";
 
 // Kernel constants.
 export * from "./ffi/constants.ts";

@@ -24,6 +24,8 @@ export interface MountErrorOptions {
   source?: string;
   /** The mount target involved, for the message. */
   target?: string;
+  /** The user namespace file involved (`usernsPath`), for the message. */
+  userns?: string;
   /** The reason, when it is not an errno (the errno's description by default). */
   detail?: string;
   /** A hint appended to the message, such as a likely cause. */
@@ -31,6 +33,17 @@ export interface MountErrorOptions {
   /** The error this one wraps. */
   cause?: unknown;
 }
+
+/**
+ * The paths a {@linkcode MountError} names, for `withHint` and `withNames`.
+ *
+ * @example Name a user namespace file
+ * ```ts
+ * import type { MountErrorNames } from "./mount_error.ts";
+ * const names: MountErrorNames = { userns: "/proc/1234/ns/user" };
+ * ```
+ */
+export type MountErrorNames = Pick<MountErrorOptions, "source" | "target" | "userns">;
 
 /**
  * A failed mount operation: which operation failed, why, and on what.
@@ -63,6 +76,8 @@ export class MountError extends Error {
   readonly source?: string;
   /** The mount target involved. */
   readonly target?: string;
+  /** The user namespace file involved, such as a mount's `usernsPath`. */
+  readonly userns?: string;
   readonly #detail?: string;
   readonly #hint?: string;
 
@@ -73,7 +88,7 @@ export class MountError extends Error {
    * @param options The errno, the paths involved and the reason.
    */
   constructor(op: string, options: MountErrorOptions = {}) {
-    const { errno, source, target, hint, cause } = options;
+    const { errno, source, target, userns, hint, cause } = options;
     const code = errno === undefined ? undefined : errnoName(errno);
     let reason = options.detail ??
       (errno === undefined ? "failed" : errnoDescription(errno));
@@ -82,6 +97,7 @@ export class MountError extends Error {
     const where = [
       source === undefined ? "" : `src=${source}`,
       target === undefined ? "" : `dst=${target}`,
+      userns === undefined ? "" : `userns=${userns}`,
     ].filter(Boolean).join(", ");
     super(`${op}${where ? " " + where : ""}: ${reason}`, { cause });
     this.name = "MountError";
@@ -90,6 +106,7 @@ export class MountError extends Error {
     if (errno !== undefined) this.errno = errno;
     if (source !== undefined) this.source = source;
     if (target !== undefined) this.target = target;
+    if (userns !== undefined) this.userns = userns;
     this.#detail = options.detail;
     this.#hint = hint || undefined;
   }
@@ -112,11 +129,12 @@ export class MountError extends Error {
    * // 'write dst=uid_map: EPERM: Operation not permitted (writing "0 1000 1")'
    * ```
    */
-  withHint(hint: string, names: { source?: string; target?: string } = {}): MountError {
+  withHint(hint: string, names: MountErrorNames = {}): MountError {
     return new MountError(this.op, {
       errno: this.errno,
       source: names.source ?? this.source,
       target: names.target ?? this.target,
+      userns: names.userns ?? this.userns,
       detail: this.#detail,
       hint: this.#hint === undefined ? hint : `${this.#hint} ${hint}`,
       cause: this,
@@ -138,11 +156,12 @@ export class MountError extends Error {
    * // "umount2 dst=/rootfs:/data: EINVAL: Invalid argument"
    * ```
    */
-  withNames(names: { source?: string; target?: string }): MountError {
+  withNames(names: MountErrorNames): MountError {
     return new MountError(this.op, {
       errno: this.errno,
       source: names.source ?? this.source,
       target: names.target ?? this.target,
+      userns: names.userns ?? this.userns,
       detail: this.#detail,
       hint: this.#hint,
       cause: this,

@@ -5,7 +5,7 @@
  * @module
  */
 
-export { MountError, type MountErrorOptions } from "../ffi/mount_error.ts";
+export { MountError, type MountErrorNames, type MountErrorOptions } from "../ffi/mount_error.ts";
 
 /**
  * Describes a value for an error message: its type, or `null`, or "an array".

@@ -64,14 +64,21 @@ function typeName(type: number): string {
  */
 export function openNamespaceFile(path: string, kind: keyof typeof KINDS): OwnedFd {
   const { type: expected, op } = KINDS[kind];
+  // A user namespace file is named as such, not as a mount's source.
+  const names = kind === "user" ? { userns: path } : { source: path };
   let fd: OwnedFd;
   try {
     fd = new OwnedFd(open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
   } catch (error) {
-    if (error instanceof MountError && error.code === "EACCES") {
-      throw error.withHint("(a namespace of another process needs ptrace access to it)");
-    }
-    throw error;
+    if (!(error instanceof MountError)) throw error;
+    throw new MountError(error.op, {
+      errno: error.errno,
+      ...names,
+      hint: error.code === "EACCES"
+        ? "(a namespace of another process needs ptrace access to it)"
+        : undefined,
+      cause: error,
+    });
   }
   let type: number;
   try {
@@ -80,7 +87,7 @@ export function openNamespaceFile(path: string, kind: keyof typeof KINDS): Owned
     fd.close();
     if (error instanceof MountError && error.code === "ENOTTY") {
       throw new MountError(op, {
-        source: path,
+        ...names,
         detail: `not a namespace file (expected /proc/PID/ns/${kind} or a bind mount of one)`,
         cause: error,
       });
@@ -90,7 +97,7 @@ export function openNamespaceFile(path: string, kind: keyof typeof KINDS): Owned
   if (type !== expected) {
     fd.close();
     throw new MountError(op, {
-      source: path,
+      ...names,
       detail: `not a ${typeName(expected)} namespace (namespace type: ${typeName(type)})`,
     });
   }

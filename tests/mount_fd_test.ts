@@ -217,12 +217,12 @@ mountTest("a usernsPath that is no user namespace is refused", async (fx) => {
   await assert.rejects(mountFd(bind(`${fx.dir}/src`, { usernsPath: file })), {
     name: "MountError",
     op: "open userns",
-    message: `open userns src=${file}: not a namespace file ` +
+    message: `open userns userns=${file}: not a namespace file ` +
       "(expected /proc/PID/ns/user or a bind mount of one)",
   });
   await assert.rejects(mountFd(bind(`${fx.dir}/src`, { usernsPath: "/proc/self/ns/mnt" })), {
     name: "MountError",
-    message: "open userns src=/proc/self/ns/mnt: not a user namespace (namespace type: mount)",
+    message: "open userns userns=/proc/self/ns/mnt: not a user namespace (namespace type: mount)",
   });
   await assert.rejects(mountFd(bind(`${fx.dir}/src`, { usernsPath: `${fx.dir}/none` })), {
     name: "MountError",

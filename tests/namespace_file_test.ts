@@ -53,7 +53,7 @@ for (const kind of ["user", "mnt"] as const) {
         assert.equal(e.op, kind === "user" ? "open userns" : "open mntns");
         assert.equal(
           e.message,
-          `${e.op} src=${fifo}: not a namespace file ` +
+          `${e.op} ${kind === "user" ? "userns" : "src"}=${fifo}: not a namespace file ` +
             `(expected /proc/PID/ns/${kind} or a bind mount of one)`,
         );
         return true;
@@ -73,7 +73,7 @@ Deno.test("a namespace of another type is named by its type", () => {
   assert.throws(() => openNamespaceFile("/proc/self/ns/mnt", "user"), {
     name: "MountError",
     op: "open userns",
-    message: "open userns src=/proc/self/ns/mnt: not a user namespace (namespace type: mount)",
+    message: "open userns userns=/proc/self/ns/mnt: not a user namespace (namespace type: mount)",
   });
   for (const [file, type] of [["user", "user"], ["net", "network"], ["pid", "pid"]]) {
     assert.throws(() => openNamespaceFile(`/proc/self/ns/${file}`, "mnt"), {
@@ -99,10 +99,12 @@ Deno.test("a namespace file that can't be opened for want of ptrace access says 
       assert.ok(e instanceof MountError);
       assert.equal(e.op, "open");
       assert.equal(e.code, "EACCES");
-      assert.equal(e.source, "/proc/self/ns/user");
+      // A user namespace file is named as such, not as a mount source.
+      assert.equal(e.userns, "/proc/self/ns/user");
+      assert.equal(e.source, undefined);
       assert.equal(
         e.message,
-        `open src=/proc/self/ns/user: EACCES: Permission denied ${hint}`,
+        `open userns=/proc/self/ns/user: EACCES: Permission denied ${hint}`,
       );
       assert.ok(e.cause instanceof MountError);
       return true;
