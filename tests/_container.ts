@@ -11,7 +11,7 @@
  */
 
 import type { IDMap, Mapping } from "../mod.ts";
-import { MODE } from "./_util.ts";
+import { MODE } from "./_env.ts";
 
 /** Where the static busybox is read from. */
 export const BUSYBOX = "/bin/busybox";
@@ -54,7 +54,7 @@ function isStaticElf(elf: Uint8Array): boolean {
  * A user namespace for a container, as a runtime would give it: its root is
  * not ours. As root, 65536 ids from 100000; rootless, the ids 1..65535 of
  * this namespace (its 0 is the user who started it). Rootless, it needs the
- * 65536 ids of a subordinate range (`NO_ID_RANGE` in _util.ts).
+ * 65536 ids of a subordinate range (`NO_ID_RANGE` in _env.ts).
  */
 export const CONTAINER_USERNS: Mapping = (() => {
   const [hostID, size] = MODE === "root" ? [100000, 65536] : [1, 65535];

@@ -10,15 +10,9 @@ import assert from "node:assert/strict";
 import { MS_BIND } from "../ffi/constants.ts";
 import { mount } from "../ffi/syscalls.ts";
 import { attachMountSource, type IDMap, type MountSource } from "../mod.ts";
-import {
-  CANNOT_MOUNT,
-  childPids,
-  Fixture,
-  newFds,
-  NO_ID_RANGE,
-  openFds,
-  skipUnless,
-} from "./_util.ts";
+import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { Fixture } from "./_fixture.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
 
 /** Owners of the files of runc's sources, as `[file, uid, gid]`. */
 export const TREE: Record<string, [string, number, number][]> = {

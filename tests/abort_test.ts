@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { Handles, mountFd, MS_BIND, type OwnedFd } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
-import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const DELAYS = [0, 0.2, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 20];
 

@@ -8,7 +8,8 @@ import type { IDMap, Mapping } from "../mod.ts";
 import { type Container, CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { MNT_DETACH, MS_NOEXEC } from "../ffi/constants.ts";
 import { mount, umount2 } from "../ffi/syscalls.ts";
-import { CANNOT_MOUNT, childPids, newFds, NO_ID_RANGE, openFds, skipUnless } from "./_util.ts";
+import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
 
 /** The names in a directory, sorted. */
 function names(dir: string): string[] {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { childPids, NO_ID_RANGE, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids } from "./_leaks.ts";
 
 const DEMO = fileURLToPath(new URL("../examples/idmapped_bind.ts", import.meta.url));
 

@@ -59,7 +59,8 @@ import {
 } from "../ffi/syscalls.ts";
 import { MountError } from "../mod.ts";
 import { faultingSymbols, setFaultHook } from "./_faults.ts";
-import { CANNOT_MOUNT, fdFlags, newFds, openFds, skipUnless } from "./_util.ts";
+import { CANNOT_MOUNT, skipUnless } from "./_env.ts";
+import { fdFlags, newFds, openFds } from "./_leaks.ts";
 
 Deno.test("errno names and descriptions", () => {
   assert.equal(errnoName(1), "EPERM");

@@ -12,7 +12,9 @@ import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, MountError } from "../mod.ts";
 import { namespaceMaps, onFirstEcho, withSpawnHooks } from "./_process.ts";
-import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const ignore = skipUnless(NO_ID_RANGE);
 

@@ -6,7 +6,8 @@ import { formatIDMaps, mappingKey, parseIDMap } from "../lib/idmap.ts";
 import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps, holdUserns } from "./_process.ts";
-import { childPids, NO_ID_RANGE, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids } from "./_leaks.ts";
 
 const one = (containerID: number, hostID: number, size: number) => ({
   containerID,

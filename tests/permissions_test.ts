@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_util.ts";
+import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
 
 const PROBE = fileURLToPath(new URL("./_permission_probe.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

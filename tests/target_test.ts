@@ -24,7 +24,8 @@ import {
 } from "../mod.ts";
 import { mountAt, mountInfo, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
-import { type Fixture, simpleMapping } from "./_util.ts";
+import type { Fixture } from "./_fixture.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 /**
  * A hostile rootfs in the fixture: `rootfs/` with planted links, and

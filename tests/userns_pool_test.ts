@@ -5,16 +5,9 @@ import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, type Mapping, MountError } from "../mod.ts";
 import { childCount, countOps, namespaceMaps, withSpawnHooks } from "./_process.ts";
-import {
-  childPids,
-  fdFlags,
-  MODE,
-  newFds,
-  NO_ID_RANGE,
-  openFds,
-  simpleMapping,
-  skipUnless,
-} from "./_util.ts";
+import { MODE, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, fdFlags, newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const ignore = skipUnless(NO_ID_RANGE);
 

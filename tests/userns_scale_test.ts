@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { Handles, type Mapping } from "../mod.ts";
 import { childCount, withSpawnHooks } from "./_process.ts";
-import { childPids, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const N = 1000;
 const MB = 1024 * 1024;

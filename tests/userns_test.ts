@@ -10,17 +10,9 @@ import {
   runProbe,
   withSpawnHooks,
 } from "./_process.ts";
-import {
-  BASE,
-  childPids,
-  fdFlags,
-  MODE,
-  newFds,
-  NO_ID_RANGE,
-  openFds,
-  simpleMapping,
-  skipUnless,
-} from "./_util.ts";
+import { MODE, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, fdFlags, newFds, openFds } from "./_leaks.ts";
+import { BASE, simpleMapping } from "./_mappings.ts";
 
 const ignore = skipUnless(NO_ID_RANGE);
 
