@@ -55,20 +55,21 @@ export const NO_ID_RANGE: string | undefined = MAPPED_IDS >= 65536
   : `this user namespace maps ${MAPPED_IDS} id(s); a subordinate id range ` +
     "(/etc/subuid, /etc/subgid) is needed";
 
-const printed = new Set<string>();
-
 /**
- * Whether a test can run; prints why not, once per reason.
+ * The name and `ignore` of a test that runs only where none of `reasons`
+ * holds. A skipped test carries its reason in its name, so the report says
+ * why on the test's own line: `name (skipped: reason) ... ignored`.
  *
- * @param reasons Reasons it can't, `undefined` where there is none.
- * @returns `true` to ignore the test.
+ * @param name The test name.
+ * @param reasons Reasons it can't run, `undefined` where there is none.
+ * @returns The name to give the test, and whether to ignore it.
  */
-export function skipUnless(...reasons: (string | undefined)[]): boolean {
+export function skipUnless(
+  name: string,
+  ...reasons: (string | undefined)[]
+): { name: string; ignore: boolean } {
   const reason = reasons.find((r) => r !== undefined);
-  if (reason === undefined) return false;
-  if (!printed.has(reason)) {
-    printed.add(reason);
-    console.log(`%cskipping: ${reason}`, "color: yellow");
-  }
-  return true;
+  return reason === undefined
+    ? { name, ignore: false }
+    : { name: `${name} (skipped: ${reason})`, ignore: true };
 }

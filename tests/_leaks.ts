@@ -5,6 +5,8 @@
  * @module
  */
 
+import assert from "node:assert/strict";
+
 const FD_DIR = `/proc/${Deno.pid}/fd`;
 
 /** The fd numbers open in this process now, but the one listing them. */
@@ -101,4 +103,20 @@ export async function childFds(): Promise<number[]> {
     child.kill("SIGKILL");
     await child.status;
   }
+}
+
+/**
+ * A test body that runs `fn` and fails if it leaves an fd open or a child
+ * process behind.
+ *
+ * @param fn The body to check.
+ * @returns The checked body, for `Deno.test`.
+ */
+export function leavesNothing(fn: () => Promise<void> | void): () => Promise<void> {
+  return async () => {
+    const before = openFds();
+    await fn();
+    assert.deepEqual(newFds(before), [], "fds leaked");
+    assert.deepEqual(childPids(), [], "helper processes left");
+  };
 }

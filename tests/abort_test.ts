@@ -26,8 +26,10 @@ async function settleAll(ms: number): Promise<void> {
 }
 
 Deno.test({
-  name: "Handles.get aborted at every stage: the reason, or the namespace; others unharmed",
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    "Handles.get aborted at every stage: the reason, or the namespace; others unharmed",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const outcomes = new Set<string>();
     for (const ms of DELAYS) {
@@ -57,8 +59,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a lone Handles.get aborted at every stage reaps its helper before it rejects",
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    "a lone Handles.get aborted at every stage reaps its helper before it rejects",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     for (const ms of DELAYS) {
       const before = openFds();

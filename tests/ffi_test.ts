@@ -152,8 +152,10 @@ Deno.test("a faulting symbol table fails a call without making it", () => {
 });
 
 Deno.test({
-  name: "the raw syscall(2) path of the new mount API and statx works like glibc's wrappers",
-  ignore: skipUnless(CANNOT_MOUNT),
+  ...skipUnless(
+    "the raw syscall(2) path of the new mount API and statx works like glibc's wrappers",
+    CANNOT_MOUNT,
+  ),
   fn(): void {
     using s = scratch();
     const before = openFds();

@@ -34,8 +34,7 @@ function median(values: number[]): number {
 }
 
 Deno.test({
-  name: `${N} cached mappings hold ${N} fds and no process`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(`${N} cached mappings hold ${N} fds and no process`, NO_ID_RANGE),
   async fn(): Promise<void> {
     await using handles = new Handles();
     const fdsBefore = openFds().size;
@@ -60,8 +59,10 @@ async function probe(mode: "bare" | "handles"): Promise<number> {
 }
 
 Deno.test({
-  name: `making and holding ${N} mappings grows RSS by at most 10 MB over Deno's own spawns`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    `making and holding ${N} mappings grows RSS by at most 10 MB over Deno's own spawns`,
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     // Spawning N processes costs Deno itself some RSS (~16 MB here), kept or
     // not: measure it with bare spawns of the helper, in a fresh process, and
@@ -78,8 +79,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: `with ${N} cached mappings, a get costs what it costs with 1`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(`with ${N} cached mappings, a get costs what it costs with 1`, NO_ID_RANGE),
   async fn(): Promise<void> {
     const all = mappings(N);
     await using big = new Handles();
@@ -101,8 +101,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: `${N} distinct gets at once: never more than maxSpawns helpers, and all succeed`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    `${N} distinct gets at once: never more than maxSpawns helpers, and all succeed`,
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     // Counted from the kernel's list of this process's children (zombies
     // included): before each spawn, and on a timer while they run.
