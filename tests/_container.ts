@@ -11,7 +11,8 @@
  */
 
 import type { IDMap, Mapping } from "../mod.ts";
-import { MODE } from "./_util.ts";
+import { MODE } from "./_env.ts";
+import { bareHelper } from "./_process.ts";
 
 /** Where the static busybox is read from. */
 export const BUSYBOX = "/bin/busybox";
@@ -54,7 +55,7 @@ function isStaticElf(elf: Uint8Array): boolean {
  * A user namespace for a container, as a runtime would give it: its root is
  * not ours. As root, 65536 ids from 100000; rootless, the ids 1..65535 of
  * this namespace (its 0 is the user who started it). Rootless, it needs the
- * 65536 ids of a subordinate range (`NO_ID_RANGE` in _util.ts).
+ * 65536 ids of a subordinate range (`NO_ID_RANGE` in _env.ts).
  */
 export const CONTAINER_USERNS: Mapping = (() => {
   const [hostID, size] = MODE === "root" ? [100000, 65536] : [1, 65535];
@@ -240,26 +241,10 @@ async function startUserns(
   rootfs: string,
   userns: Mapping,
 ): Promise<{ pid: number; close(): Promise<void> }> {
-  const child = new Deno.Command("unshare", {
-    args: ["--user", "--", `${rootfs}/bin/busybox`, "cat"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const reader = child.stdout.getReader();
-  const close = async (): Promise<void> => {
-    await writer.close().catch(() => {});
-    await reap(child);
-    await reader.cancel().catch(() => {});
-    await child.stderr.cancel().catch(() => {});
-  };
+  // Once cat echoes, unshare has made the namespace.
+  const helper = await bareHelper([`${rootfs}/bin/busybox`, "cat"]);
+  const close = (): Promise<void> => helper[Symbol.asyncDispose]();
   try {
-    // Once cat echoes, unshare has made the namespace.
-    await writer.write(new Uint8Array([10]));
-    if ((await reader.read()).done) {
-      throw new Error(`unshare --user failed: ${await new Response(child.stderr).text()}`);
-    }
     const maps: [string, IDMap[]][] = [
       ["uid_map", userns.uidMappings],
       ["gid_map", userns.gidMappings],
@@ -267,7 +252,7 @@ async function startUserns(
     for (const [file, map] of maps) {
       const text = mapText(map);
       try {
-        Deno.writeTextFileSync(`/proc/${child.pid}/${file}`, text);
+        Deno.writeTextFileSync(`/proc/${helper.pid}/${file}`, text);
       } catch (error) {
         throw new Error(
           `Cannot write the container's ${file}: ${(error as Error).message}: ` +
@@ -280,7 +265,7 @@ async function startUserns(
     await close();
     throw error;
   }
-  return { pid: child.pid, close };
+  return { pid: helper.pid, close };
 }
 
 /**

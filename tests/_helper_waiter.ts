@@ -5,7 +5,7 @@
  */
 
 import { Handles } from "../mod.ts";
-import { simpleMapping } from "./_util.ts";
+import { simpleMapping } from "./_mappings.ts";
 import { withSpawnHooks } from "./_process.ts";
 
 const hooks = {

@@ -6,19 +6,12 @@
  * @module
  */
 
-import assert from "node:assert/strict";
 import { MS_BIND } from "../ffi/constants.ts";
 import { mount } from "../ffi/syscalls.ts";
 import { attachMountSource, type IDMap, type MountSource } from "../mod.ts";
-import {
-  CANNOT_MOUNT,
-  childPids,
-  Fixture,
-  newFds,
-  NO_ID_RANGE,
-  openFds,
-  skipUnless,
-} from "./_util.ts";
+import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { Fixture } from "./_fixture.ts";
+import { leavesNothing } from "./_leaks.ts";
 
 /** Owners of the files of runc's sources, as `[file, uid, gid]`. */
 export const TREE: Record<string, [string, number, number][]> = {
@@ -93,16 +86,10 @@ export function mountTest(
   ...reasons: (string | undefined)[]
 ): void {
   Deno.test({
-    name,
-    ignore: skipUnless(CANNOT_MOUNT, NO_ID_RANGE, ...reasons),
-    async fn(): Promise<void> {
-      const before = openFds();
-      {
-        using fx = Fixture.create();
-        await fn(fx);
-      }
-      assert.deepEqual(newFds(before), [], "fds leaked");
-      assert.deepEqual(childPids(), [], "helper processes left");
-    },
+    ...skipUnless(name, CANNOT_MOUNT, NO_ID_RANGE, ...reasons),
+    fn: leavesNothing(async () => {
+      using fx = Fixture.create();
+      await fn(fx);
+    }),
   });
 }

@@ -201,7 +201,7 @@ export interface UsernsHolder {
 }
 
 /**
- * Starts `unshare --user cat` and writes its maps from this process, as
+ * Starts a {@linkcode bareHelper} and writes its maps from this process, as
  * Handles does; it lives until disposed.
  *
  * @param uidMap The uid_map text.
@@ -209,25 +209,58 @@ export interface UsernsHolder {
  * @returns The holder.
  */
 export async function holdUserns(uidMap: string, gidMap: string): Promise<UsernsHolder> {
+  const helper = await bareHelper();
+  try {
+    Deno.writeTextFileSync(`/proc/${helper.pid}/setgroups`, "deny");
+    Deno.writeTextFileSync(`/proc/${helper.pid}/uid_map`, uidMap);
+    Deno.writeTextFileSync(`/proc/${helper.pid}/gid_map`, gidMap);
+  } catch (error) {
+    await helper[Symbol.asyncDispose]();
+    throw error;
+  }
+  return helper;
+}
+
+/** A bare userns helper, the process Handles spawns, held by a test. */
+export interface BareHelper {
+  /** Its pid. */
+  readonly pid: number;
+  /** Lets it go: closes its stdin, drains its output, and reaps it. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Spawns `unshare --user -- cat` and pings it: once cat echoes, unshare has
+ * made the user namespace. Its output is read into small buffers, as the
+ * library reads it.
+ *
+ * @param cat The cat to run, as argv: `["cat"]` from PATH by default.
+ * @returns The helper, alive until disposed.
+ */
+export async function bareHelper(cat: readonly string[] = ["cat"]): Promise<BareHelper> {
   const child = new Deno.Command("unshare", {
-    args: ["--user", "--", "cat"],
+    args: ["--user", "--", ...cat],
     stdin: "piped",
     stdout: "piped",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
   const writer = child.stdin.getWriter();
-  const reader = child.stdout.getReader();
-  await writer.write(new Uint8Array([1]));
-  await reader.read();
-  Deno.writeTextFileSync(`/proc/${child.pid}/setgroups`, "deny");
-  Deno.writeTextFileSync(`/proc/${child.pid}/uid_map`, uidMap);
-  Deno.writeTextFileSync(`/proc/${child.pid}/gid_map`, gidMap);
+  const reader = child.stdout.getReader({ mode: "byob" });
+  const letGo = async (): Promise<string> => {
+    await writer.close().catch(() => {});
+    while (!(await reader.read(new Uint8Array(16))).done);
+    const stderr = await new Response(child.stderr).text();
+    await child.status;
+    return stderr;
+  };
+  await writer.write(new Uint8Array([0x2e])).catch(() => {});
+  if ((await reader.read(new Uint8Array(16))).done) {
+    throw new Error(`unshare --user failed: ${(await letGo()).trim()}`);
+  }
   return {
     pid: child.pid,
     async [Symbol.asyncDispose](): Promise<void> {
-      await writer.close();
-      while (!(await reader.read()).done);
-      await child.status;
+      await letGo();
     },
   };
 }

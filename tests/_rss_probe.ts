@@ -9,28 +9,15 @@
  */
 
 import { Handles, type Mapping } from "../mod.ts";
+import { bareHelper } from "./_process.ts";
 
 const [mode = "handles", count = "1000"] = Deno.args;
 const N = Number(count);
 const WIDTH = 25;
-const PING = new Uint8Array([0x2e]);
 
-/** A bare helper, read into small buffers as the library reads it. */
+/** A bare helper, pinged and let go. */
 async function bare(): Promise<void> {
-  const child = new Deno.Command("unshare", {
-    args: ["--user", "--", "cat"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const reader = child.stdout.getReader({ mode: "byob" });
-  await writer.write(PING);
-  await reader.read(new Uint8Array(16));
-  await writer.close();
-  while (!(await reader.read(new Uint8Array(16))).done);
-  await child.stderr.cancel();
-  await child.status;
+  await (await bareHelper())[Symbol.asyncDispose]();
 }
 
 function mapping(i: number): Mapping {

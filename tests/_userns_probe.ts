@@ -19,7 +19,7 @@ const mapping = {
 };
 const spawned: string[] = [];
 
-/** The open flags of an fd of this process (tests/_util.ts needs --allow-read). */
+/** The open flags of an fd of this process (tests/_leaks.ts needs --allow-read). */
 function openFlags(fd: number): number {
   const info = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
   return parseInt(/^flags:\s+([0-7]+)$/m.exec(info)![1], 8);

@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { Handles, mountFd, MS_BIND, type OwnedFd } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
-import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const DELAYS = [0, 0.2, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 20];
 
@@ -24,8 +26,10 @@ async function settleAll(ms: number): Promise<void> {
 }
 
 Deno.test({
-  name: "Handles.get aborted at every stage: the reason, or the namespace; others unharmed",
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    "Handles.get aborted at every stage: the reason, or the namespace; others unharmed",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const outcomes = new Set<string>();
     for (const ms of DELAYS) {
@@ -55,8 +59,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a lone Handles.get aborted at every stage reaps its helper before it rejects",
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    "a lone Handles.get aborted at every stage reaps its helper before it rejects",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     for (const ms of DELAYS) {
       const before = openFds();

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { attachMountSource, mountFd, type MountSource, MS_BIND, MS_REC } from "../mod.ts";
 import { attachAt, buildTree, mountTest } from "./_mounts.ts";
-import { owner, simpleMapping } from "./_util.ts";
+import { owner } from "./_fixture.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 function mountinfoHas(target: string): boolean {
   return Deno.readTextFileSync("/proc/self/mountinfo").split("\n")

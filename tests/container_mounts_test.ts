@@ -5,7 +5,7 @@ import { CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts"
 import { mountAt, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { NamespaceHelper } from "./_namespace.ts";
-import type { Fixture } from "./_util.ts";
+import type { Fixture } from "./_fixture.ts";
 
 const TOOL = fileURLToPath(new URL("../examples/container_mounts.ts", import.meta.url));
 const FLAGS = ["--allow-ffi", "--allow-run=unshare", "--allow-read"];

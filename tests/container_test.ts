@@ -8,7 +8,8 @@ import type { IDMap, Mapping } from "../mod.ts";
 import { type Container, CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { MNT_DETACH, MS_NOEXEC } from "../ffi/constants.ts";
 import { mount, umount2 } from "../ffi/syscalls.ts";
-import { CANNOT_MOUNT, childPids, newFds, NO_ID_RANGE, openFds, skipUnless } from "./_util.ts";
+import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
 
 /** The names in a directory, sorted. */
 function names(dir: string): string[] {
@@ -80,8 +81,10 @@ async function disposeAndCheck(
 const ROOTFS = ["bin", "data", "etc", "proc", "tmp"];
 
 Deno.test({
-  name: "container: pivoted into its rootfs, in mount and pid namespaces of its own",
-  ignore: skipUnless(NO_CONTAINER),
+  ...skipUnless(
+    "container: pivoted into its rootfs, in mount and pid namespaces of its own",
+    NO_CONTAINER,
+  ),
   async fn(): Promise<void> {
     const before = { fds: openFds(), children: childPids() };
     const container = await startContainer();
@@ -148,8 +151,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "container: a user namespace of its own has the maps asked, and its root owns the rootfs",
-  ignore: skipUnless(NO_CONTAINER, NO_ID_RANGE),
+  ...skipUnless(
+    "container: a user namespace of its own has the maps asked, and its root owns the rootfs",
+    NO_CONTAINER,
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const before = { fds: openFds(), children: childPids() };
     const { hostID, size } = CONTAINER_USERNS.uidMappings[0];
@@ -212,8 +218,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "container: without a proc of its own, /proc inside is an empty directory",
-  ignore: skipUnless(NO_CONTAINER),
+  ...skipUnless(
+    "container: without a proc of its own, /proc inside is an empty directory",
+    NO_CONTAINER,
+  ),
   async fn(): Promise<void> {
     const before = { fds: openFds(), children: childPids() };
     const container = await startContainer({ proc: false });
@@ -227,8 +235,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "container: one that fails to start leaves nothing behind, and says why",
-  ignore: skipUnless(NO_CONTAINER),
+  ...skipUnless(
+    "container: one that fails to start leaves nothing behind, and says why",
+    NO_CONTAINER,
+  ),
   async fn(): Promise<void> {
     const dir = Deno.makeTempDirSync({ prefix: "mountfd-container-test-" });
     Deno.chmodSync(dir, 0o755);
@@ -268,8 +278,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "container: start and dispose, again and again, leak nothing",
-  ignore: skipUnless(NO_CONTAINER),
+  ...skipUnless("container: start and dispose, again and again, leak nothing", NO_CONTAINER),
   async fn(): Promise<void> {
     const before = { fds: openFds(), children: childPids() };
     const times: number[] = [];

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { childPids, NO_ID_RANGE, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids } from "./_leaks.ts";
 
 const DEMO = fileURLToPath(new URL("../examples/idmapped_bind.ts", import.meta.url));
 
 Deno.test({
-  name: "the demo prints the ownership table, with only the permissions it documents",
   // The demo makes its own private mount namespace when run as root.
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    "the demo prints the ownership table, with only the permissions it documents",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-ffi", "--allow-run", "--allow-read", "--allow-write", DEMO],

@@ -11,14 +11,9 @@ import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { attachMountSource, Handles, MountError, mountFd, MS_BIND, MS_REC } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
-import {
-  childPids,
-  type Fixture,
-  MNT_DETACH_UMOUNT,
-  newFds,
-  openFds,
-  simpleMapping,
-} from "./_util.ts";
+import { type Fixture, MNT_DETACH_UMOUNT } from "./_fixture.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const EIO = errnoValue("EIO")!;
 /** The test's own cleanup, which is not the library's and never fails here. */

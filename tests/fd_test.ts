@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { O_CLOEXEC, O_PATH } from "../ffi/constants.ts";
 import { open } from "../ffi/syscalls.ts";
 import { OwnedFd } from "../mod.ts";
-import { fdFlags, newFds, openFds } from "./_util.ts";
+import { fdFlags, newFds, openFds } from "./_leaks.ts";
 
 Deno.test("OwnedFd closes once, and says so", () => {
   const before = openFds();

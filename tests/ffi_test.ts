@@ -59,7 +59,8 @@ import {
 } from "../ffi/syscalls.ts";
 import { MountError } from "../mod.ts";
 import { faultingSymbols, setFaultHook } from "./_faults.ts";
-import { CANNOT_MOUNT, fdFlags, newFds, openFds, skipUnless } from "./_util.ts";
+import { CANNOT_MOUNT, skipUnless } from "./_env.ts";
+import { fdFlags, newFds, openFds } from "./_leaks.ts";
 
 Deno.test("errno names and descriptions", () => {
   assert.equal(errnoName(1), "EPERM");
@@ -151,8 +152,10 @@ Deno.test("a faulting symbol table fails a call without making it", () => {
 });
 
 Deno.test({
-  name: "the raw syscall(2) path of the new mount API and statx works like glibc's wrappers",
-  ignore: skipUnless(CANNOT_MOUNT),
+  ...skipUnless(
+    "the raw syscall(2) path of the new mount API and statx works like glibc's wrappers",
+    CANNOT_MOUNT,
+  ),
   fn(): void {
     using s = scratch();
     const before = openFds();

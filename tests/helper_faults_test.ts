@@ -12,16 +12,9 @@ import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, MountError } from "../mod.ts";
 import { namespaceMaps, onFirstEcho, withSpawnHooks } from "./_process.ts";
-import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
-
-const ignore = skipUnless(NO_ID_RANGE);
-
-async function leavesNothing(fn: () => Promise<void>): Promise<void> {
-  const before = openFds();
-  await fn();
-  assert.deepEqual(newFds(before), [], "fds leaked");
-  assert.deepEqual(childPids(), [], "helper processes left");
-}
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { leavesNothing } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 /** Whether a process has exited and waits, a zombie, to be reaped. */
 function zombie(pid: number): boolean {
@@ -30,77 +23,75 @@ function zombie(pid: number): boolean {
 }
 
 Deno.test({
-  name: "a helper that dies after it is ready, before its maps are written",
-  ignore,
-  fn: () =>
-    leavesNothing(async () => {
-      let killed = 0;
-      const hooks = {
-        after(child: Deno.ChildProcess): Deno.ChildProcess {
-          killed = child.pid;
-          // On its echo from the new namespace, kill it, and wait until it
-          // is a zombie (not yet reaped) before the parent writes its maps.
-          return onFirstEcho(child, () => {
-            child.kill("SIGKILL");
-            while (!zombie(child.pid));
-          });
-        },
-      };
-      using handles = new Handles();
-      // Until it is reaped, a dead helper's credentials still hold its user
-      // namespace. As root, the maps and the open go through: a whole
-      // namespace. Rootless, the kernel hides a zombie's /proc files
-      // (EACCES): a clear error naming the file.
-      let fd;
-      try {
-        fd = await withSpawnHooks(hooks, () => handles.get(simpleMapping()));
-      } catch (error) {
-        assert.ok(error instanceof MountError, String(error));
-        assert.equal(error.op, "open");
-        assert.equal(error.code, "EACCES");
-        assert.equal(error.target, `/proc/${killed}/setgroups`);
-        return;
-      }
-      using _ = fd;
-      assert.deepEqual(await namespaceMaps(fd.fd), {
-        uid: "0 10000 2000",
-        gid: "0 10000 2000",
-        setgroups: "deny",
-      });
-      assert.ok(killed > 0);
-    }),
+  ...skipUnless("a helper that dies after it is ready, before its maps are written", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
+    let killed = 0;
+    const hooks = {
+      after(child: Deno.ChildProcess): Deno.ChildProcess {
+        killed = child.pid;
+        // On its echo from the new namespace, kill it, and wait until it
+        // is a zombie (not yet reaped) before the parent writes its maps.
+        return onFirstEcho(child, () => {
+          child.kill("SIGKILL");
+          while (!zombie(child.pid));
+        });
+      },
+    };
+    using handles = new Handles();
+    // Until it is reaped, a dead helper's credentials still hold its user
+    // namespace. As root, the maps and the open go through: a whole
+    // namespace. Rootless, the kernel hides a zombie's /proc files
+    // (EACCES): a clear error naming the file.
+    let fd;
+    try {
+      fd = await withSpawnHooks(hooks, () => handles.get(simpleMapping()));
+    } catch (error) {
+      assert.ok(error instanceof MountError, String(error));
+      assert.equal(error.op, "open");
+      assert.equal(error.code, "EACCES");
+      assert.equal(error.target, `/proc/${killed}/setgroups`);
+      return;
+    }
+    using _ = fd;
+    assert.deepEqual(await namespaceMaps(fd.fd), {
+      uid: "0 10000 2000",
+      gid: "0 10000 2000",
+      setgroups: "deny",
+    });
+    assert.ok(killed > 0);
+  }),
 });
 
 Deno.test({
-  name: "a map write the kernel refuses",
-  ignore,
-  fn: () =>
-    leavesNothing(async () => {
-      // As root every host id is mappable, so the refusal is injected here;
-      // the rootless suite also meets a real one (userns_test.ts).
-      let writes = 0;
-      setFaultHook((op) => op === "write" && ++writes === 2 ? errnoValue("EPERM") : undefined);
-      try {
-        using handles = new Handles();
-        await assert.rejects(handles.get(simpleMapping()), {
-          name: "MountError",
-          op: "write",
-          code: "EPERM",
-          // Rootless, the hint also names the ranges this process maps.
-          message:
-            /^write dst=\/proc\/\d+\/uid_map: EPERM: .* \(writing "0 10000 2000"\)( \(this process maps only the uids [^)]+\))?$/,
-        });
-      } finally {
-        setFaultHook(undefined);
-      }
-    }),
+  ...skipUnless("a map write the kernel refuses", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
+    // As root every host id is mappable, so the refusal is injected here;
+    // the rootless suite also meets a real one (userns_test.ts).
+    let writes = 0;
+    setFaultHook((op) => op === "write" && ++writes === 2 ? errnoValue("EPERM") : undefined);
+    try {
+      using handles = new Handles();
+      await assert.rejects(handles.get(simpleMapping()), {
+        name: "MountError",
+        op: "write",
+        code: "EPERM",
+        // Rootless, the hint also names the ranges this process maps.
+        message:
+          /^write dst=\/proc\/\d+\/uid_map: EPERM: .* \(writing "0 10000 2000"\)( \(this process maps only the uids [^)]+\))?$/,
+      });
+    } finally {
+      setFaultHook(undefined);
+    }
+  }),
 });
 
 const WAITER = fileURLToPath(new URL("./_helper_waiter.ts", import.meta.url));
 
 Deno.test({
-  name: "a helper outlives no Deno process: killed with SIGKILL, its helper exits by itself",
-  ignore,
+  ...skipUnless(
+    "a helper outlives no Deno process: killed with SIGKILL, its helper exits by itself",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", WAITER],

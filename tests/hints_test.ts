@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { mountFd, MS_BIND, MS_RDONLY } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
-import { MODE, simpleMapping } from "./_util.ts";
+import { MODE } from "./_env.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROOTLESS_ONLY = MODE === "rootless" ? undefined : "as root, the kernel allows this";

@@ -22,7 +22,9 @@ import {
 } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps } from "./_process.ts";
-import { childPids, MODE, newFds, openFds, simpleMapping } from "./_util.ts";
+import { MODE } from "./_env.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const ok = { containerID: 0, hostID: 10000, size: 10 };
 const withUids = (uidMappings: unknown[]): Mapping =>

@@ -6,7 +6,8 @@ import { formatIDMaps, mappingKey, parseIDMap } from "../lib/idmap.ts";
 import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps, holdUserns } from "./_process.ts";
-import { childPids, NO_ID_RANGE, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids } from "./_leaks.ts";
 
 const one = (containerID: number, hostID: number, size: number) => ({
   containerID,
@@ -130,8 +131,7 @@ Deno.test("parseIDMap() reads /proc maps strictly", async (t) => {
 });
 
 Deno.test({
-  name: "getUserNamespaceMappings() reads /proc/PID/uid_map on the fast path",
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless("getUserNamespaceMappings() reads /proc/PID/uid_map on the fast path", NO_ID_RANGE),
   async fn(): Promise<void> {
     await using holder = await holdUserns("0 10000 100\n100 20000 5\n", "0 30000 7\n");
     const { result, ops } = await countOps(() =>

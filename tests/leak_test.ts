@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { setFaultHook } from "./_faults.ts";
 import { getUserNamespaceMappings, Handles, type Mount, mountFd, MS_BIND } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
-import { childFds, childPids, fdFlags, openFds, simpleMapping } from "./_util.ts";
+import { childFds, childPids, fdFlags, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 import { O_CLOEXEC } from "../ffi/constants.ts";
 
 /**

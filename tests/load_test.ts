@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { Handles, type Mount, mountFd, MS_BIND } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps } from "./_process.ts";
-import { childPids, newFds, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 mountTest(
   "10,000 mountFd calls, plain and id-mapped, alternating with failing ones",
@@ -42,8 +44,10 @@ mountTest(
 );
 
 Deno.test({
-  name: "100 concurrent gets on one mapping: one helper, 100 fds, one namespace",
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    "100 concurrent gets on one mapping: one helper, 100 fds, one namespace",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const before = openFds();
     {
@@ -63,8 +67,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "100 concurrent gets on 50 distinct mappings: 50 helpers, 50 namespaces",
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    "100 concurrent gets on 50 distinct mappings: 50 helpers, 50 namespaces",
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const before = openFds();
     {

@@ -11,7 +11,10 @@ import {
 } from "../mod.ts";
 import { attachAt, buildTree, mountTest, ranges } from "./_mounts.ts";
 import { countOps } from "./_process.ts";
-import { fdFlags, MODE, OVERFLOW_ID, owner, simpleMapping } from "./_util.ts";
+import { MODE, OVERFLOW_ID } from "./_env.ts";
+import { owner } from "./_fixture.ts";
+import { fdFlags } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 /** Owners of `files` under `dir`, as `{ file: "uid:gid" }`. */
 function owners(dir: string, files: string[]): Record<string, string> {

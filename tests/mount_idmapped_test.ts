@@ -3,7 +3,8 @@ import { fileURLToPath } from "node:url";
 import { Handles } from "../mod.ts";
 import { parseCommandLine } from "../examples/mount_idmapped.ts";
 import { buildTree, mountTest } from "./_mounts.ts";
-import { owner, simpleMapping } from "./_util.ts";
+import { owner } from "./_fixture.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const TOOL = fileURLToPath(new URL("../examples/mount_idmapped.ts", import.meta.url));
 

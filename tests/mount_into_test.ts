@@ -34,7 +34,8 @@ import { flagsToAttr, statfsToMountFlags } from "../lib/flags.ts";
 import { mountAt, type MountInfo, mountsUnder, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps } from "./_process.ts";
-import { type Fixture, owner, simpleMapping } from "./_util.ts";
+import { type Fixture, owner } from "./_fixture.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 /** The two kinds of mount source: a plain bind, and an id-mapped one. */
 const KINDS: [string, MountIDMapping | undefined][] = [

@@ -21,7 +21,9 @@ import {
 import { mountAt, mountInfo, mountsUnder, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { NamespaceHelper, threadsIn } from "./_namespace.ts";
-import { type Fixture, newFds, openFds, simpleMapping } from "./_util.ts";
+import type { Fixture } from "./_fixture.ts";
+import { newFds, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 // Imported for its type, which also type-checks the module with the tests,
 // not later, when a Worker first loads it (slowly, on a busy machine).

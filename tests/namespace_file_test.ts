@@ -3,7 +3,8 @@ import { errnoValue } from "../ffi/errno.ts";
 import { openNamespaceFile } from "../lib/namespace_file.ts";
 import { MountError } from "../mod.ts";
 import { setFaultHook } from "./_faults.ts";
-import { MODE, newFds, openFds } from "./_util.ts";
+import { MODE } from "./_env.ts";
+import { newFds, openFds } from "./_leaks.ts";
 
 /**
  * A Worker that, `ms` after it is told a FIFO's path, opens it for writing

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_util.ts";
+import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
 
 const PROBE = fileURLToPath(new URL("./_permission_probe.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -61,8 +61,10 @@ Deno.test("mountInto and openMountNamespace name themselves and the flag", async
 });
 
 Deno.test({
-  name: "without --allow-run: the function, the flag and the helper are named",
-  ignore: skipUnless(CANNOT_MOUNT),
+  ...skipUnless(
+    "without --allow-run: the function, the flag and the helper are named",
+    CANNOT_MOUNT,
+  ),
   async fn(): Promise<void> {
     const helper = "needs --allow-run=unshare to spawn unshare, " +
       "which makes user namespaces for id mappings";
@@ -92,8 +94,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the documented set, --allow-ffi --allow-run=unshare, is enough",
-  ignore: skipUnless(CANNOT_MOUNT, NO_ID_RANGE),
+  ...skipUnless(
+    "the documented set, --allow-ffi --allow-run=unshare, is enough",
+    CANNOT_MOUNT,
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     const flags = ["--allow-ffi", "--allow-run=unshare"];
     const dir = Deno.makeTempDirSync();

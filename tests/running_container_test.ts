@@ -18,7 +18,9 @@ import {
 import { type Container, CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { mountAt } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
-import { type Fixture, MODE, simpleMapping } from "./_util.ts";
+import { MODE } from "./_env.ts";
+import type { Fixture } from "./_fixture.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 /** Runs a busybox applet inside; fails the test if it fails. */
 async function inside(container: Container, args: string[]): Promise<string> {

@@ -5,28 +5,9 @@ import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, type Mapping, MountError } from "../mod.ts";
 import { childCount, countOps, namespaceMaps, withSpawnHooks } from "./_process.ts";
-import {
-  childPids,
-  fdFlags,
-  MODE,
-  newFds,
-  NO_ID_RANGE,
-  openFds,
-  simpleMapping,
-  skipUnless,
-} from "./_util.ts";
-
-const ignore = skipUnless(NO_ID_RANGE);
-
-/** Runs a test body and checks it leaves no fd and no child process. */
-function clean(fn: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    const before = openFds();
-    await fn();
-    assert.deepEqual(newFds(before), [], "fds leaked");
-    assert.deepEqual(childPids(), [], "helper processes left");
-  };
-}
+import { MODE, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, fdFlags, leavesNothing, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 /** A mapping of one id, distinct for each `n`. */
 function one(n: number): Mapping {
@@ -58,9 +39,11 @@ Deno.test("prespawn must be a non-negative integer; 0 means no pool", async () =
 });
 
 Deno.test({
-  name: "a pool fills at once, and a new mapping is served from it without a spawn",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a pool fills at once, and a new mapping is served from it without a spawn",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 2 });
     assert.equal(childPids().length, 2, "both helpers spawned by the constructor");
     await handles.ready();
@@ -79,9 +62,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a pooled get resolves before its helper exits; settled() waits for the exit",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a pooled get resolves before its helper exits; settled() waits for the exit",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 2 });
     await handles.ready();
     const pooled = childPids();
@@ -100,9 +85,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "pooled gets for many mappings: a pool of 2 serves most, and nothing leaks",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "pooled gets for many mappings: a pool of 2 serves most, and nothing leaks",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 2 });
     for (let i = 0; i < 12; i++) {
       await handles.ready();
@@ -118,9 +105,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "release() ends and reaps pooled helpers; the Handles stays usable and refills",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "release() ends and reaps pooled helpers; the Handles stays usable and refills",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 3 });
     await handles.ready();
     const first = childPids();
@@ -140,9 +129,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "await using reaps pooled helpers, even mid-start",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("await using reaps pooled helpers, even mid-start", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     {
       await using handles = new Handles({ prespawn: 4 });
       assert.equal(childPids().length, 4, "still starting");
@@ -158,9 +146,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "release() racing a refill: nothing is left behind, and nothing refills",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "release() racing a refill: nothing is left behind, and nothing refills",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 2 });
     await handles.ready();
     // The get schedules a refill once it settles; release() comes first.
@@ -179,9 +169,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a pooled helper that died while idle is replaced, not handed out",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("a pooled helper that died while idle is replaced, not handed out", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 2 });
     await handles.ready();
     const [victim] = childPids();
@@ -197,9 +186,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a pooled helper killed just before a get: the get still gets a mapped namespace",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a pooled helper killed just before a get: the get still gets a mapped namespace",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 1 });
     await handles.ready();
     const [victim] = childPids();
@@ -215,9 +206,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a pooled helper found gone (ESRCH) is replaced by a spawn",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("a pooled helper found gone (ESRCH) is replaced by a spawn", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 1 });
     await handles.ready();
     let injected = false;
@@ -245,11 +235,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a map the kernel refuses, with a pool: the same clear error, from a fresh helper",
-  ignore: skipUnless(
+  ...skipUnless(
+    "a map the kernel refuses, with a pool: the same clear error, from a fresh helper",
     MODE === "rootless" ? NO_ID_RANGE : "as root every host id is mappable; rootless covers this",
   ),
-  fn: clean(async () => {
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 2 });
     await handles.ready();
     const { ops } = await countOps(() =>
@@ -273,9 +263,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an abort while a get waits for a pooled helper still starting: it is killed and reaped",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "an abort while a get waits for a pooled helper still starting: it is killed and reaped",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 1 });
     const [starting] = childPids();
     const controller = new AbortController();
@@ -289,9 +281,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an already aborted get leaves the pool alone",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("an already aborted get leaves the pool alone", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 1 });
     await handles.ready();
     await assert.rejects(
@@ -303,9 +294,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "concurrent gets for one mapping share one pooled helper",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("concurrent gets for one mapping share one pooled helper", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 2 });
     await handles.ready();
     const fds = await Promise.all(Array.from({ length: 10 }, () => handles.get(one(7))));
@@ -315,9 +305,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "distinct mappings requested together spawn together",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("distinct mappings requested together spawn together", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     await using handles = new Handles();
     const { result: spawnedAtOnce, ops } = await countOps(async () => {
       const pending = Array.from({ length: 8 }, (_, i) => handles.get(one(i)));
@@ -331,9 +320,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "pooled helpers inherit only their stdio, not each other's pipes",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("pooled helpers inherit only their stdio, not each other's pipes", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 3 });
     await handles.ready();
     const inherited = [...openFds()].filter((fd) => fd > 2 && !(fdFlags(fd) & O_CLOEXEC));
@@ -346,8 +334,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "idle pooled helpers don't keep Deno running, and exit when it does",
-  ignore,
+  ...skipUnless("idle pooled helpers don't keep Deno running, and exit when it does", NO_ID_RANGE),
   async fn(): Promise<void> {
     const mod = new URL("../mod.ts", import.meta.url).href;
     const dir = Deno.makeTempDirSync({ prefix: "mountfd-pool-" });
@@ -392,9 +379,11 @@ function exited(pid: number): boolean {
 }
 
 Deno.test({
-  name: "a stopped idle helper doesn't hang a get; it is killed and reaped within helperTimeout",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a stopped idle helper doesn't hang a get; it is killed and reaped within helperTimeout",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 1, helperTimeout: 500 });
     await handles.ready();
     const [stopped] = childPids();
@@ -426,9 +415,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a pooled helper stopped while it starts: the signal ends the get at once",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a pooled helper stopped while it starts: the signal ends the get at once",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ prespawn: 1 });
     const [stopped] = childPids();
     Deno.kill(stopped, "SIGSTOP");
@@ -444,9 +435,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a pooled helper that keeps dying right after it starts is not respawned in a loop",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a pooled helper that keeps dying right after it starts is not respawned in a loop",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     let spawned = 0;
     await withSpawnHooks({ before: () => void spawned++ }, async () => {
       await using handles = new Handles({ prespawn: 1 });
@@ -466,9 +459,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "maxSpawns bounds pooled helpers and spawned ones together",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("maxSpawns bounds pooled helpers and spawned ones together", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     let most = 0;
     const hooks = { before: () => void (most = Math.max(most, childCount() + 1)) };
     await withSpawnHooks(hooks, async () => {

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { Handles, type Mapping } from "../mod.ts";
 import { childCount, withSpawnHooks } from "./_process.ts";
-import { childPids, NO_ID_RANGE, openFds, simpleMapping, skipUnless } from "./_util.ts";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, openFds } from "./_leaks.ts";
+import { simpleMapping } from "./_mappings.ts";
 
 const N = 1000;
 const MB = 1024 * 1024;
@@ -32,8 +34,7 @@ function median(values: number[]): number {
 }
 
 Deno.test({
-  name: `${N} cached mappings hold ${N} fds and no process`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(`${N} cached mappings hold ${N} fds and no process`, NO_ID_RANGE),
   async fn(): Promise<void> {
     await using handles = new Handles();
     const fdsBefore = openFds().size;
@@ -58,8 +59,10 @@ async function probe(mode: "bare" | "handles"): Promise<number> {
 }
 
 Deno.test({
-  name: `making and holding ${N} mappings grows RSS by at most 10 MB over Deno's own spawns`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    `making and holding ${N} mappings grows RSS by at most 10 MB over Deno's own spawns`,
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     // Spawning N processes costs Deno itself some RSS (~16 MB here), kept or
     // not: measure it with bare spawns of the helper, in a fresh process, and
@@ -76,8 +79,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: `with ${N} cached mappings, a get costs what it costs with 1`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(`with ${N} cached mappings, a get costs what it costs with 1`, NO_ID_RANGE),
   async fn(): Promise<void> {
     const all = mappings(N);
     await using big = new Handles();
@@ -99,8 +101,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: `${N} distinct gets at once: never more than maxSpawns helpers, and all succeed`,
-  ignore: skipUnless(NO_ID_RANGE),
+  ...skipUnless(
+    `${N} distinct gets at once: never more than maxSpawns helpers, and all succeed`,
+    NO_ID_RANGE,
+  ),
   async fn(): Promise<void> {
     // Counted from the kernel's list of this process's children (zombies
     // included): before each spawn, and on a timer while they run.

@@ -10,33 +10,13 @@ import {
   runProbe,
   withSpawnHooks,
 } from "./_process.ts";
-import {
-  BASE,
-  childPids,
-  fdFlags,
-  MODE,
-  newFds,
-  NO_ID_RANGE,
-  openFds,
-  simpleMapping,
-  skipUnless,
-} from "./_util.ts";
-
-const ignore = skipUnless(NO_ID_RANGE);
+import { MODE, NO_ID_RANGE, skipUnless } from "./_env.ts";
+import { childPids, fdFlags, leavesNothing, openFds } from "./_leaks.ts";
+import { BASE, simpleMapping } from "./_mappings.ts";
 
 /** The inode of the namespace behind an fd: equal inodes, same namespace. */
 function nsInode(fd: OwnedFd): number {
   return Deno.statSync(`/proc/self/fd/${fd.fd}`).ino!;
-}
-
-/** Runs a test body and checks it leaves no fd and no child process. */
-function clean(fn: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    const before = openFds();
-    await fn();
-    assert.deepEqual(newFds(before), [], "fds leaked");
-    assert.deepEqual(childPids(), [], "helper processes left");
-  };
 }
 
 const two: Mapping = {
@@ -48,9 +28,8 @@ const two: Mapping = {
 };
 
 Deno.test({
-  name: "Handles.get() makes a user namespace with the mapping",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("Handles.get() makes a user namespace with the mapping", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     using fd = await handles.get(two);
     assert.match(Deno.readLinkSync(`/proc/self/fd/${fd.fd}`), /^user:\[\d+\]$/);
@@ -64,9 +43,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Handles caches by mapping, in any order of entries",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("Handles caches by mapping, in any order of entries", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     const { result, ops } = await countOps(async () => {
       using a = await handles.get(two);
@@ -89,9 +67,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "concurrent gets for one mapping share one helper",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("concurrent gets for one mapping share one helper", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     const { result: fds, ops } = await countOps(() =>
       Promise.all(Array.from({ length: 20 }, () => handles.get(simpleMapping())))
@@ -107,9 +84,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "release() closes the cache; earlier fds stay valid, and the Handles stays usable",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "release() closes the cache; earlier fds stay valid, and the Handles stays usable",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     const handles = new Handles();
     using first = await handles.get(simpleMapping());
     const inode = nsInode(first);
@@ -126,9 +105,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "release() while a helper is in flight: its waiters are served, nothing is cached",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "release() while a helper is in flight: its waiters are served, nothing is cached",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     const pending = handles.get(simpleMapping());
     handles.release();
@@ -139,9 +120,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an aborted get rejects with the reason, and its helper is killed and reaped",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "an aborted get rejects with the reason, and its helper is killed and reaped",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     const controller = new AbortController();
     const pending = handles.get(simpleMapping(), { signal: controller.signal });
@@ -153,9 +136,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an abort leaves other waiters on the same helper unharmed",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("an abort leaves other waiters on the same helper unharmed", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     const controller = new AbortController();
     const aborted = handles.get(simpleMapping(), { signal: controller.signal });
@@ -199,11 +181,11 @@ Deno.test("bad options are TypeErrors", () => {
 });
 
 Deno.test({
-  name: "a map the kernel refuses is a clear error",
-  ignore: skipUnless(
+  ...skipUnless(
+    "a map the kernel refuses is a clear error",
     MODE === "rootless" ? NO_ID_RANGE : "as root every host id is mappable; rootless covers this",
   ),
-  fn: clean(async () => {
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     // This user namespace maps ids up to 65536: 1000000 is not ours to give.
     await assert.rejects(handles.get(simpleMapping(0, 1000000, 10)), (e: unknown) => {
@@ -224,11 +206,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a range across two of this process's ranges is refused, and split it works",
-  ignore: skipUnless(
+  ...skipUnless(
+    "a range across two of this process's ranges is refused, and split it works",
     MODE === "rootless" ? NO_ID_RANGE : "as root there is one range; rootless covers this",
   ),
-  fn: clean(async () => {
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     // Rootless, our 0 and our 1..65535 are two ranges of the parent's ids.
     const across = [{ containerID: 0, hostID: 0, size: 2 }];
@@ -252,9 +234,11 @@ function delay(ms: number): Promise<void> {
 }
 
 Deno.test({
-  name: "an abort by a flight's last waiter never fails a later get of the same mapping",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "an abort by a flight's last waiter never fails a later get of the same mapping",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     for (const prespawn of [0, 1]) {
       for (const ms of [0, 1, 3]) {
         await using handles = new Handles({ prespawn });
@@ -282,9 +266,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a stopped helper times out after helperTimeout, and is killed and reaped",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a stopped helper times out after helperTimeout, and is killed and reaped",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles({ helperTimeout: 300 });
     const started = performance.now();
     const pending = handles.get(simpleMapping());
@@ -306,9 +292,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a signal ends a get on a stopped helper at once, and the helper is killed and reaped",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a signal ends a get on a stopped helper at once, and the helper is killed and reaped",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     await using handles = new Handles();
     const started = performance.now();
     const pending = handles.get(simpleMapping(), { signal: AbortSignal.timeout(200) });
@@ -322,9 +310,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a helper reaped between its echo and its maps: writes go through its pinned /proc/PID",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless(
+    "a helper reaped between its echo and its maps: writes go through its pinned /proc/PID",
+    NO_ID_RANGE,
+  ),
+  fn: leavesNothing(async () => {
     using handles = new Handles();
     let pid = 0;
     const hooks = {
@@ -354,9 +344,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the helper is unshare --user -- cat, both by absolute path",
-  ignore,
-  fn: clean(async () => {
+  ...skipUnless("the helper is unshare --user -- cat, both by absolute path", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
     const spawned: string[][] = [];
     const hooks = {
       before: (command: string, args: readonly string[]) => void spawned.push([command, ...args]),

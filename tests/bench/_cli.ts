@@ -18,7 +18,7 @@
 import { fileURLToPath } from "node:url";
 import { MNT_DETACH } from "../../ffi/constants.ts";
 import { umount2 } from "../../ffi/syscalls.ts";
-import { CANNOT_MOUNT } from "../_util.ts";
+import { CANNOT_MOUNT } from "../_env.ts";
 import {
   type Bench,
   childrenCpuMicros,

@@ -13,7 +13,7 @@
 
 import { MNT_DETACH } from "../../ffi/constants.ts";
 import { mount, umount2 } from "../../ffi/syscalls.ts";
-import { MAPPED_IDS, MODE } from "../_util.ts";
+import { MAPPED_IDS, MODE } from "../_env.ts";
 
 /** A directory the bench may id-map. */
 export interface Scratch {

@@ -26,7 +26,7 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { CANNOT_MOUNT } from "../_util.ts";
+import { CANNOT_MOUNT } from "../_env.ts";
 import { C_TOOL_VARIABLE, cliBench } from "./_cli.ts";
 import { type CFloor, startFloor } from "./_floor.ts";
 import {
