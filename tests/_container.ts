@@ -336,6 +336,9 @@ export async function startContainer(options: ContainerOptions = {}): Promise<Co
     const match = line?.match(/^ready (\d+)$/);
     if (!match) {
       await reap(child);
+      // Its init reads stdin until EOF: one that missed unshare's death
+      // signal (killed before it was set) ends there, and so does its stdout.
+      await child.stdin.close().catch(() => {});
       await reading; // the end of file, now: the reader is released
       const errors = (await new Response(child.stderr).text()).trim();
       const why = line === "timeout"
