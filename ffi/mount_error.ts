@@ -130,15 +130,7 @@ export class MountError extends Error {
    * ```
    */
   withHint(hint: string, names: MountErrorNames = {}): MountError {
-    return new MountError(this.op, {
-      errno: this.errno,
-      source: names.source ?? this.source,
-      target: names.target ?? this.target,
-      userns: names.userns ?? this.userns,
-      detail: this.#detail,
-      hint: this.#hint === undefined ? hint : `${this.#hint} ${hint}`,
-      cause: this,
-    });
+    return this.#with(names, this.#hint === undefined ? hint : `${this.#hint} ${hint}`);
   }
 
   /**
@@ -157,13 +149,18 @@ export class MountError extends Error {
    * ```
    */
   withNames(names: MountErrorNames): MountError {
+    return this.#with(names, this.#hint);
+  }
+
+  /** This error again, with other paths and hint, and itself as the cause. */
+  #with(names: MountErrorNames, hint: string | undefined): MountError {
     return new MountError(this.op, {
       errno: this.errno,
       source: names.source ?? this.source,
       target: names.target ?? this.target,
       userns: names.userns ?? this.userns,
       detail: this.#detail,
-      hint: this.#hint,
+      hint,
       cause: this,
     });
   }
