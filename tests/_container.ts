@@ -193,8 +193,11 @@ exec /bin/busybox env -i PATH=/bin HOME=/ /bin/busybox sh -c \\
   'echo "ready $0"; while read -r _; do :; done' "$pid"
 `;
 
-/** The start time of a process, in clock ticks since boot, or `undefined`. */
-function startTime(pid: number): string | undefined {
+/**
+ * The start time of a process, in clock ticks since boot, or `undefined`
+ * once it is gone: with the pid, it names one process, not a reused pid.
+ */
+export function startTime(pid: number): string | undefined {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];

@@ -10,6 +10,21 @@ import type { Mapping } from "../mod.ts";
 export const BASE = 10000;
 
 /**
+ * The message of a map the kernel refuses rootless: the file, the text, and
+ * the ranges this process maps.
+ *
+ * @param text The map's text, as written.
+ * @returns A pattern for the whole message.
+ */
+export function refusedMap(text: string): RegExp {
+  return new RegExp(
+    String.raw`^write dst=/proc/\d+/uid_map: EPERM: .* \(writing "${text}"\) ` +
+      String.raw`\(this process maps only the uids [\d., ]+: a range must lie within ` +
+      String.raw`one of these; split one that spans two\)$`,
+  );
+}
+
+/**
  * A mapping of one range, for both uids and gids.
  *
  * @param containerID The first id on disk.

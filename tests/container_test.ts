@@ -5,7 +5,13 @@
 
 import assert from "node:assert/strict";
 import type { IDMap, Mapping } from "../mod.ts";
-import { type Container, CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
+import {
+  type Container,
+  CONTAINER_USERNS,
+  NO_CONTAINER,
+  startContainer,
+  startTime,
+} from "./_container.ts";
 import { MNT_DETACH, MS_NOEXEC } from "../ffi/constants.ts";
 import { mount, umount2 } from "../ffi/syscalls.ts";
 import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
@@ -14,16 +20,6 @@ import { childPids, newFds, openFds } from "./_leaks.ts";
 /** The names in a directory, sorted. */
 function names(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-}
-
-/** The start time of a process, or `undefined` once it is gone. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
 }
 
 /** The pids of every process in the pid namespace `ns` (a link's text). */
