@@ -241,25 +241,25 @@ function kindOf(tree: number): "directory" | "file" {
  * `recAttr.propagation` (recursive).
  */
 function setPropagation(tree: number, mount: Mount, names: PathNames): void {
-  if (
-    (mount.flags & PROPAGATION_FLAGS) === 0 && !mount.propagationFlags?.length &&
-    !mount.recAttr?.propagation
-  ) {
-    return; // the usual case: nothing to do, and nothing to allocate
+  if (mount.flags & PROPAGATION_FLAGS) {
+    propagate(tree, mount.flags & (PROPAGATION_FLAGS | MS_REC), names);
   }
-  const types = mount.flags & PROPAGATION_FLAGS ? [mount.flags & (PROPAGATION_FLAGS | MS_REC)] : [];
-  if (mount.propagationFlags !== undefined) types.push(...mount.propagationFlags);
-  if (mount.recAttr?.propagation) types.push(mount.recAttr.propagation | MS_REC);
-  for (const flag of types) {
-    const type = flag & PROPAGATION_FLAGS;
-    mountSetattr(
-      tree,
-      "",
-      flag & MS_REC ? AT_EMPTY_PATH | AT_RECURSIVE : AT_EMPTY_PATH,
-      { attrSet: 0, propagation: type },
-      { ...names, op: `mount_setattr(${stringifyMountFlags(flag & (type | MS_REC))})` },
-    );
+  if (mount.propagationFlags !== undefined) {
+    for (const flag of mount.propagationFlags) propagate(tree, flag, names);
   }
+  if (mount.recAttr?.propagation) propagate(tree, mount.recAttr.propagation | MS_REC, names);
+}
+
+/** One propagation type, recursive with `MS_REC`, through mount_setattr(2). */
+function propagate(tree: number, flag: number, names: PathNames): void {
+  const type = flag & PROPAGATION_FLAGS;
+  mountSetattr(
+    tree,
+    "",
+    flag & MS_REC ? AT_EMPTY_PATH | AT_RECURSIVE : AT_EMPTY_PATH,
+    { attrSet: 0, propagation: type },
+    { ...names, op: `mount_setattr(${stringifyMountFlags(flag & (type | MS_REC))})` },
+  );
 }
 
 /**

@@ -208,19 +208,31 @@ export function makeSource(
   tree: boolean,
 ): MountSource | Promise<MountSource> {
   const idMapping = mount.idMapping;
-  if (idMapping != null && idMapping.usernsPath === undefined) {
-    // A missing --allow-run is said first, before any syscall on the source,
-    // unless no helper is needed: the mapping's namespace is cached.
-    const cached = options.handles !== undefined &&
-      peekUserns(options.handles, idMapping as Mapping) !== undefined;
-    if (!cached) {
-      libc("open_tree"); // --allow-ffi first, named for the call that needs it
-      UNSHARE.checkPermission();
-    }
+  const cached = cachedUserns(mount, options);
+  if (idMapping != null && idMapping.usernsPath === undefined && cached === undefined) {
+    // A missing --allow-run is said first, before any syscall on the source.
+    libc("open_tree"); // --allow-ffi first, named for the call that needs it
+    UNSHARE.checkPermission();
   }
   const type = tree ? "open_tree" : "plain-open";
   const source = new MountSource(type, openSourceFd(mount, tree), mount);
-  return tree ? finishSource(source, options) : source;
+  return tree ? finishSource(source, options, cached) : source;
+}
+
+/**
+ * The cached user namespace of a mount's id mapping given as lists, itself
+ * (no dup): to use at once, in the same turn, and not close.
+ *
+ * @param mount A checked mount.
+ * @param options The user namespace cache.
+ * @returns The cached fd, or `undefined` if there is none to use.
+ */
+function cachedUserns(mount: Mount, options: MountFdOptions): OwnedFd | undefined {
+  const idMapping = mount.idMapping;
+  if (idMapping == null || idMapping.usernsPath !== undefined || options.handles === undefined) {
+    return undefined;
+  }
+  return peekUserns(options.handles, idMapping as Mapping);
 }
 
 /**
@@ -287,11 +299,14 @@ export function openSourceFd(mount: Mount, tree: boolean): number {
  *
  * @param source A source from {@linkcode openSourceFd}.
  * @param options The user namespace cache, and an abort signal.
+ * @param cached The cached user namespace of its mapping, if the caller
+ * looked it up already in this turn.
  * @returns `source`.
  */
 export async function finishSource(
   source: MountSource,
   options: MountFdOptions,
+  cached: OwnedFd | undefined = cachedUserns(source.mount, options),
 ): Promise<MountSource> {
   if (source.type === "plain-open") return source;
   const { mount } = source;
@@ -301,9 +316,6 @@ export async function finishSource(
     const idMapping = mount.idMapping;
     if (idMapping != null) {
       // A cached namespace is used as it is, at once: no dup, no await.
-      const cached = options.handles === undefined || idMapping.usernsPath !== undefined
-        ? undefined
-        : peekUserns(options.handles, idMapping as Mapping);
       if (cached !== undefined) {
         setIDMap(source.fd, cached, idMapping.recursive === true, mount.source);
       } else {

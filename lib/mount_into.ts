@@ -23,6 +23,7 @@ import type { Mount } from "./mount.ts";
 import { mountFd, type MountFdOptions } from "./mount_fd.ts";
 import {
   assertTarget,
+  components,
   type MountTarget,
   openTarget,
   targetName,
@@ -167,7 +168,7 @@ export function unmountTarget(
 ): void {
   const flags = options.detach ? MNT_DETACH : 0;
   if (typeof target === "string") return umount2(target, flags);
-  const names = target.path.split("/").filter((name) => name !== "" && name !== ".");
+  const names = components(target.path);
   const last = names.pop();
   if (last === undefined || last === "..") {
     throw new MountError("umount2", {

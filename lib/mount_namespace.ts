@@ -359,6 +359,7 @@ export class WorkerMountNamespace implements MountNamespace {
   mountFd(mount: Mount, options: MountNamespaceRequestOptions = {}): Promise<MountSource> {
     try {
       assertMount(mount);
+      assertSourceIn(options.sourceIn);
       options.signal?.throwIfAborted();
       assertBindMount(mount);
     } catch (error) {
@@ -393,6 +394,7 @@ export class WorkerMountNamespace implements MountNamespace {
       assertMount(mount);
       assertTarget(target);
       assertAttachOptions(options, target);
+      assertSourceIn(options.sourceIn);
       options.signal?.throwIfAborted();
       assertBindMount(mount);
     } catch (error) {
@@ -482,23 +484,14 @@ export class WorkerMountNamespace implements MountNamespace {
     signal: AbortSignal,
   ): Promise<MountSource> {
     const options = { handles: this.#handles, signal };
-    if (sourceIn === undefined || sourceIn === "caller") {
-      // A detached mount: it attaches in any namespace.
-      try {
-        return await makeSource(mount, options, true);
-      } catch (error) {
-        throw explainSourceError(error, mount);
-      }
-    }
-    if (sourceIn !== "namespace") {
-      throw new TypeError(
-        `Invalid options.sourceIn: expected "caller" or "namespace", got ${describe(sourceIn)}`,
-      );
-    }
-    const tree = needsTree(mount);
-    const fd = await this.#open(mount, tree, signal);
-    const type = tree ? "open_tree" : "plain-open";
     try {
+      if (sourceIn !== "namespace") {
+        // A detached mount, made here: it attaches in any namespace.
+        return await makeSource(mount, options, true);
+      }
+      const tree = needsTree(mount);
+      const fd = await this.#open(mount, tree, signal);
+      const type = tree ? "open_tree" : "plain-open";
       return await finishSource(new MountSource(type, fd, mount, this.#namespace), options);
     } catch (error) {
       throw explainSourceError(error, mount);
@@ -545,7 +538,7 @@ export class WorkerMountNamespace implements MountNamespace {
         else resolve(fd);
       }, (error) => {
         signal.removeEventListener("abort", onAbort);
-        if (!abandoned) reject(explainMissingSource(explainSourceError(error, mount)));
+        if (!abandoned) reject(explainMissingSource(error));
       });
     });
   }
@@ -571,6 +564,14 @@ export class WorkerMountNamespace implements MountNamespace {
 }
 
 function noop(): void {}
+
+/** Checks `sourceIn` before any syscall. */
+function assertSourceIn(sourceIn: unknown): void {
+  if (sourceIn === undefined || sourceIn === "caller" || sourceIn === "namespace") return;
+  throw new TypeError(
+    `Invalid options.sourceIn: expected "caller" or "namespace", got ${describe(sourceIn)}`,
+  );
+}
 
 /** Waits for `promise`, which never rejects, unless `signal` aborts first. */
 function untilSettledOrAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {

@@ -182,8 +182,13 @@ export function openInRoot(
   return new OwnedFd(createInRoot(rootFd, path, options.create));
 }
 
-/** The components of a path; `.` and empty ones dropped. */
-function components(path: string): string[] {
+/**
+ * The components of a path; `.` and empty ones dropped.
+ *
+ * @param path A path.
+ * @returns Its components.
+ */
+export function components(path: string): string[] {
   return path.split("/").filter((name) => name !== "" && name !== ".");
 }
 

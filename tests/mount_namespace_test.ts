@@ -206,6 +206,13 @@ mountTest("bad paths inside the namespace name the op, errno and path", async (f
       message: new RegExp(`src=${dir}/src, dst=${dir}/missing: ENOENT`),
     });
   }
+  await assert.rejects(
+    ns.mountFd(bind(`${dir}/src`), { sourceIn: "elsewhere" as "caller" }),
+    {
+      name: "TypeError",
+      message: 'Invalid options.sourceIn: expected "caller" or "namespace", got string',
+    },
+  );
   await assert.rejects(ns.mountFd({ source: "tmpfs", destination: "/t", flags: 0 }, IN_NS), {
     op: "mountFd",
     message: /only bind-mounts are supported/,
