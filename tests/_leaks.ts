@@ -84,6 +84,13 @@ export function fdFlags(fd: number): number {
   return parseInt(match[1], 8);
 }
 
+/** Whether `pid` runs `sleep` and sleeps (state S): its exec is over. */
+function asleep(pid: number): boolean {
+  if (!Deno.readLinkSync(`/proc/${pid}/exe`).endsWith("/sleep")) return false;
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("S");
+}
+
 /**
  * The fds a freshly spawned child inherits: `sleep` opens none of its own, so
  * its /proc/PID/fd, read from here, is what it was given.
@@ -93,10 +100,10 @@ export function fdFlags(fd: number): number {
 export async function childFds(): Promise<number[]> {
   const child = new Deno.Command("sleep", { args: ["10"], stdout: "inherit" }).spawn();
   try {
-    // Wait for the exec, so the fds are sleep's and not Deno's pre-exec child's.
-    while (!Deno.readLinkSync(`/proc/${child.pid}/exe`).endsWith("/sleep")) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    // Wait until sleep sleeps: the exec is over then. The kernel switches
+    // /proc/PID/exe before it closes the close-on-exec fds, so the exe alone
+    // can show an fd that the exec is about to close.
+    while (!asleep(child.pid)) await new Promise((resolve) => setTimeout(resolve, 1));
     return [...Deno.readDirSync(`/proc/${child.pid}/fd`)].map((e) => Number(e.name))
       .sort((a, b) => a - b);
   } finally {
