@@ -70,9 +70,6 @@ export const PROPAGATION_TYPES: readonly number[] = [
   k.MS_UNBINDABLE,
 ];
 
-/** The flags of a plain bind mount: a mount with no other flag is a bare bind. */
-export const BIND_FLAGS: number = k.MS_BIND | k.MS_REC;
-
 /** The per-mount flags a bind remount sets (and mount_setattr(2) can). */
 export const BIND_REMOUNT_FLAGS: number = k.MS_RDONLY | k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC |
   k.MS_NOATIME | k.MS_NODIRATIME | k.MS_RELATIME | k.MS_STRICTATIME | k.MS_NOSYMFOLLOW;

@@ -11,7 +11,7 @@ import { readText } from "../ffi/syscalls.ts";
 import type { Mount } from "./mount.ts";
 
 /** The rootless way to run, named in hints. */
-export const ROOTLESS_COMMAND = "unshare --user --map-auto --map-root-user --mount";
+const ROOTLESS_COMMAND = "unshare --user --map-auto --map-root-user --mount";
 
 let initial: boolean | undefined;
 
@@ -21,7 +21,7 @@ let initial: boolean | undefined;
  *
  * @returns `false` in a child user namespace, as rootless.
  */
-export function inInitialUserNamespace(): boolean {
+function inInitialUserNamespace(): boolean {
   if (initial === undefined) {
     try {
       initial = /^\s*0\s+0\s+4294967295\s*$/.test(readText("/proc/self/uid_map"));

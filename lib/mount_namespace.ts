@@ -271,7 +271,7 @@ function assertWorkerLoadable(workerUrl: URL): void {
 }
 
 /** A target as it crosses to the Worker: an fd root as its number, dup'd for the call. */
-function toWire(target: MountTarget, hold: OwnedFd[]): WireTarget {
+function wireTarget(target: MountTarget, hold: OwnedFd[]): WireTarget {
   if (typeof target === "string" || typeof target.root === "string") return target;
   const root = target.root.dup();
   hold.push(root);
@@ -418,7 +418,7 @@ export class WorkerMountNamespace implements MountNamespace {
       const hold: OwnedFd[] = [];
       try {
         await this.#client.call("unmount", {
-          target: toWire(target, hold),
+          target: wireTarget(target, hold),
           detach: options.detach === true,
         });
       } finally {
@@ -511,7 +511,7 @@ export class WorkerMountNamespace implements MountNamespace {
           mount: source.mount,
           namespace: source.namespace,
         },
-        target: toWire(target, hold),
+        target: wireTarget(target, hold),
         create,
       });
     } finally {

@@ -33,7 +33,7 @@ export interface Calls {
 export type Kind = keyof Calls;
 
 /** A message to the Worker. */
-export type RequestMessage = { id: number; kind: string; body: unknown };
+type RequestMessage = { id: number; kind: string; body: unknown };
 
 /** An error, as it crosses between threads. */
 export interface WireError {
@@ -52,7 +52,7 @@ export interface WireError {
 }
 
 /** A message from the Worker: its thread once started, then one reply per request. */
-export type ReplyMessage =
+type ReplyMessage =
   | { started: string }
   | { id: number; ok: true; reply: unknown }
   | { id: number; ok: false; error: WireError };
@@ -63,7 +63,7 @@ export type ReplyMessage =
  * @param error What was thrown.
  * @returns Its name, message and MountError fields.
  */
-export function toWire(error: unknown): WireError {
+function toWire(error: unknown): WireError {
   if (!(error instanceof Error)) return { name: "Error", message: String(error) };
   const { name, message } = error;
   if (!(error instanceof MountError)) return { name, message };
@@ -77,7 +77,7 @@ export function toWire(error: unknown): WireError {
  * @param data The flattened error.
  * @returns A MountError, TypeError or Error with the same message.
  */
-export function fromWire(data: WireError): Error {
+function fromWire(data: WireError): Error {
   if (data.name === "MountError" && data.op !== undefined) {
     const error = new MountError(data.op, {
       errno: data.errno,

@@ -169,7 +169,7 @@ export function openTarget(target: WireTarget, options: OpenTargetOptions = {}):
  * @returns An `O_PATH` fd, which the caller closes.
  * @throws {MountError} As {@linkcode openTarget}.
  */
-export function openInRoot(
+function openInRoot(
   rootFd: number,
   path: string,
   options: OpenTargetOptions = {},
