@@ -20,9 +20,45 @@ function rangeKeys(maps: IDMap[]): string {
     .sort().join(",");
 }
 
+/** A mapping's key, with the lists and the numbers it was made from. */
+interface KeyMemo {
+  uidMappings: IDMap[];
+  gidMappings: IDMap[];
+  /** containerID, hostID and size of each range, uid ranges first. */
+  values: number[];
+  key: string;
+}
+
+// The key of each mapping object seen, while it lives: a runtime passes the
+// same mapping again and again, and building the key's string (and hashing
+// it) is most of a cached get's cost beyond its dup.
+const memos = new WeakMap<Mapping, KeyMemo>();
+
+/** Whether `maps` holds the numbers of `values` from `at` on; its end, or -1. */
+function sameRanges(maps: IDMap[], values: number[], at: number): number {
+  for (let i = 0; i < maps.length; i++, at += 3) {
+    const { containerID, hostID, size } = maps[i];
+    if (containerID !== values[at] || hostID !== values[at + 1] || size !== values[at + 2]) {
+      return -1;
+    }
+  }
+  return at;
+}
+
+/** Whether a mapping still holds what its key was made from. */
+function holds(memo: KeyMemo, mapping: Mapping): boolean {
+  const { uidMappings, gidMappings } = mapping;
+  if (uidMappings !== memo.uidMappings || gidMappings !== memo.gidMappings) return false;
+  if ((uidMappings.length + gidMappings.length) * 3 !== memo.values.length) return false;
+  const at = sameRanges(uidMappings, memo.values, 0);
+  return at >= 0 && sameRanges(gidMappings, memo.values, at) >= 0;
+}
+
 /**
  * An id for a mapping that ignores the order of entries, as the kernel does:
- * equal ids mean equal user namespaces.
+ * equal ids mean equal user namespaces. It is remembered for each mapping
+ * object, and used again only while the object holds the same lists with the
+ * same numbers: a range changed in place gets a new key.
  *
  * @param mapping A checked mapping.
  * @returns Such as `"uid=0:100000:65536;gid=0:100000:65536"`.
@@ -37,7 +73,15 @@ function rangeKeys(maps: IDMap[]): string {
  * ```
  */
 export function mappingKey(mapping: Mapping): string {
-  return `uid=${rangeKeys(mapping.uidMappings)};gid=${rangeKeys(mapping.gidMappings)}`;
+  const memo = memos.get(mapping);
+  if (memo !== undefined && holds(memo, mapping)) return memo.key;
+  const { uidMappings, gidMappings } = mapping;
+  const key = `uid=${rangeKeys(uidMappings)};gid=${rangeKeys(gidMappings)}`;
+  const values: number[] = [];
+  for (const { containerID, hostID, size } of uidMappings) values.push(containerID, hostID, size);
+  for (const { containerID, hostID, size } of gidMappings) values.push(containerID, hostID, size);
+  memos.set(mapping, { uidMappings, gidMappings, values, key });
+  return key;
 }
 
 /**

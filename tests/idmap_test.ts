@@ -82,6 +82,26 @@ Deno.test("mappingKey() ignores the order of entries, not their content", () => 
   assert.notEqual(key, mappingKey({ uidMappings: [a, one(10, 5000, 11)], gidMappings: [a] }));
 });
 
+Deno.test("mappingKey() of one mapping object follows changes made in place", () => {
+  const range = one(0, 1000, 10);
+  const mapping = { uidMappings: [range], gidMappings: [one(0, 1000, 10)] };
+  assert.equal(mappingKey(mapping), "uid=0:1000:10;gid=0:1000:10");
+  assert.equal(mappingKey(mapping), "uid=0:1000:10;gid=0:1000:10", "the same again");
+  range.hostID = 2000;
+  assert.equal(mappingKey(mapping), "uid=0:2000:10;gid=0:1000:10", "a number changed");
+  mapping.gidMappings[0].size = 5;
+  assert.equal(mappingKey(mapping), "uid=0:2000:10;gid=0:1000:5", "a gid number changed");
+  mapping.uidMappings.push(one(10, 5000, 1));
+  assert.equal(mappingKey(mapping), "uid=0:2000:10,10:5000:1;gid=0:1000:5", "a range added");
+  mapping.uidMappings[1] = one(10, 6000, 1);
+  assert.equal(mappingKey(mapping), "uid=0:2000:10,10:6000:1;gid=0:1000:5", "a range replaced");
+  mapping.uidMappings = [one(0, 7000, 1)];
+  assert.equal(mappingKey(mapping), "uid=0:7000:1;gid=0:1000:5", "the list replaced");
+  mapping.uidMappings.pop();
+  mapping.uidMappings.push(one(0, 7000, 1));
+  assert.equal(mappingKey(mapping), "uid=0:7000:1;gid=0:1000:5", "the same numbers again");
+});
+
 Deno.test("formatIDMaps() writes one line per range", () => {
   assert.equal(formatIDMaps([one(0, 100000, 65536)]), "0 100000 65536\n");
   assert.equal(formatIDMaps([one(0, 1, 2), one(3, 4, 5)]), "0 1 2\n3 4 5\n");

@@ -67,6 +67,21 @@ Deno.test({
 });
 
 Deno.test({
+  ...skipUnless("a mapping changed in place after a get gets its own namespace", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
+    using handles = new Handles();
+    const mapping = simpleMapping();
+    using first = await handles.get(mapping);
+    mapping.uidMappings[0].hostID += 1;
+    using second = await handles.get(mapping);
+    assert.notEqual(nsInode(first), nsInode(second));
+    const { uid } = await namespaceMaps(second.fd);
+    assert.equal(uid, `0 ${mapping.uidMappings[0].hostID} 2000`);
+    assert.equal(handles.size, 2);
+  }),
+});
+
+Deno.test({
   ...skipUnless("concurrent gets for one mapping share one helper", NO_ID_RANGE),
   fn: leavesNothing(async () => {
     using handles = new Handles();
