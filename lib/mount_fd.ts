@@ -177,19 +177,26 @@ export function mountFd(
   mount: Mount,
   options?: MountFdOptions,
 ): Promise<MountSource> {
-  const explain = (error: unknown) =>
-    PermissionError.in(explainSourceError(error, mount), "mountFd");
   try {
     assertMount(mount);
     options?.signal?.throwIfAborted();
     assertBindMount(mount);
-    const source = makeSource(mount, options ?? {}, needsTree(mount));
-    // A bare bind is done here: a settled promise, with no further hop.
-    if (source instanceof MountSource) return Promise.resolve(source);
-    return source.catch((error) => Promise.reject(explain(error)));
+    if (!needsTree(mount)) {
+      // A bare bind (the hot path) is one open(O_PATH): settled at once.
+      return Promise.resolve(new MountSource("plain-open", openSourceFd(mount, false), mount));
+    }
+    const source = makeSource(mount, options ?? NO_OPTIONS, true) as Promise<MountSource>;
+    return source.catch((error) => Promise.reject(explainMountFd(error, mount)));
   } catch (error) {
-    return Promise.reject(explain(error));
+    return Promise.reject(explainMountFd(error, mount));
   }
+}
+
+const NO_OPTIONS: MountFdOptions = Object.freeze({});
+
+/** A failed mountFd's error, with its hint and the flag a refused permission needs. */
+function explainMountFd(error: unknown, mount: Mount): unknown {
+  return PermissionError.in(explainSourceError(error, mount), "mountFd");
 }
 
 /**
