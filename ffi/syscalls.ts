@@ -251,19 +251,42 @@ export function namespaceType(fd: number, path: string): number {
  */
 export function writeOnce(path: string, text: string, dirfd: number = AT_FDCWD): void {
   const cpath = tempCString(path, "path");
-  const bytes = encoder.encode(text);
-  const lib = libc("openat");
-  const fd = check(lib.openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0), "open", undefined, path);
+  const fd = check(
+    libc("openat").openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0),
+    "open",
+    undefined,
+    path,
+  );
   try {
-    const n = check(Number(lib.write(fd, bytes, BigInt(bytes.length))), "write", undefined, path);
-    if (n !== bytes.length) {
-      throw new MountError("write", {
-        target: path,
-        detail: `short write: ${n} of ${bytes.length} bytes`,
-      });
-    }
+    writeText(fd, text, path);
   } finally {
     close(fd);
+  }
+}
+
+/**
+ * Writes `text` to an open file in one write(2), as /proc files such as
+ * `uid_map` require.
+ *
+ * @param fd The file, open for writing.
+ * @param text What to write.
+ * @param path The file's name, for the message.
+ * @throws {MountError} With op `"write"`, naming the file in `target`, if the
+ * kernel refuses the write or writes it short.
+ */
+export function writeText(fd: number, text: string, path: string): void {
+  const bytes = encoder.encode(text);
+  const n = check(
+    Number(libc("write").write(fd, bytes, BigInt(bytes.length))),
+    "write",
+    undefined,
+    path,
+  );
+  if (n !== bytes.length) {
+    throw new MountError("write", {
+      target: path,
+      detail: `short write: ${n} of ${bytes.length} bytes`,
+    });
   }
 }
 

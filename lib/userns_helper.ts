@@ -19,10 +19,10 @@
  * @module
  */
 
-import { O_DIRECTORY, O_PATH, O_RDONLY } from "../ffi/constants.ts";
+import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
-import { close, open, openAt, readText, writeOnce } from "../ffi/syscalls.ts";
+import { close, open, openAt, readText, writeOnce, writeText } from "../ffi/syscalls.ts";
 import { OwnedFd } from "./fd.ts";
 import { formatIDMaps, parseIDMap } from "./idmap.ts";
 import type { IDMap, Mapping } from "./mount.ts";
@@ -69,6 +69,8 @@ export class Helper {
   readonly #onGone: Release | undefined;
   readonly #gone = Promise.withResolvers<void>();
   #proc = -1;
+  /** From {@linkcode Helper.prepare}: its namespace, uid_map and gid_map. */
+  #prepared: { userns: number; uidMap: number; gidMap: number } | undefined;
   #pinError: unknown;
   #entered = false;
   #exited = false;
@@ -168,6 +170,38 @@ export class Helper {
   }
 
   /**
+   * Does all of a map that does not depend on the mapping: denies
+   * `setgroups`, and opens the namespace, its `uid_map` and its `gid_map`. A
+   * pooled helper does it while it waits, so that a get only writes two
+   * maps; {@linkcode Helper.map} does it if it was not done. Call it after
+   * {@linkcode Helper.handshake}.
+   *
+   * @throws {MountError} As {@linkcode Helper.map}; then nothing is left
+   * open.
+   */
+  prepare(): void {
+    if (this.#prepared !== undefined) return;
+    this.#write("setgroups", "deny\n");
+    const opened: number[] = [];
+    const openHere = (file: string, flags: number): number => {
+      try {
+        const fd = openAt(this.#proc, file, flags);
+        opened.push(fd);
+        return fd;
+      } catch (error) {
+        for (const fd of opened) close(fd);
+        if (!(error instanceof MountError)) throw error;
+        throw error.withNames({ source: `/proc/${this.pid}/${file}` });
+      }
+    };
+    this.#prepared = {
+      userns: openHere("ns/user", O_RDONLY),
+      uidMap: openHere("uid_map", O_WRONLY),
+      gidMap: openHere("gid_map", O_WRONLY),
+    };
+  }
+
+  /**
    * Maps the helper's user namespace and opens it, through its pinned
    * `/proc/PID`. Call it once, after {@linkcode Helper.handshake}.
    *
@@ -177,15 +211,20 @@ export class Helper {
    * text), or with code `ESRCH` if the helper is gone.
    */
   map(mapping: Mapping): OwnedFd {
-    this.#write("setgroups", "deny\n");
-    this.#write("uid_map", formatIDMaps(mapping.uidMappings));
-    this.#write("gid_map", formatIDMaps(mapping.gidMappings));
+    this.prepare();
+    const { userns, uidMap, gidMap } = this.#prepared!;
+    this.#prepared = undefined;
     try {
-      return new OwnedFd(openAt(this.#proc, "ns/user", O_RDONLY));
+      this.#writeTo(uidMap, "uid_map", formatIDMaps(mapping.uidMappings));
+      this.#writeTo(gidMap, "gid_map", formatIDMaps(mapping.gidMappings));
     } catch (error) {
-      if (!(error instanceof MountError)) throw error;
-      throw error.withNames({ source: `/proc/${this.pid}/ns/user` });
+      close(userns);
+      throw error;
+    } finally {
+      close(uidMap);
+      close(gidMap);
     }
+    return new OwnedFd(userns);
   }
 
   /** Makes the helper keep Deno running again, for one that waited in a pool. */
@@ -245,21 +284,41 @@ export class Helper {
   }
 
   #unpin(): void {
+    const prepared = this.#prepared;
+    this.#prepared = undefined;
+    if (prepared !== undefined) {
+      for (const fd of [prepared.userns, prepared.uidMap, prepared.gidMap]) close(fd);
+    }
     if (this.#proc < 0) return;
     close(this.#proc);
     this.#proc = -1;
   }
 
+  /** Writes one of the helper's /proc files whole, by name. */
   #write(file: string, text: string): void {
     try {
       writeOnce(file, text, this.#proc);
     } catch (error) {
-      if (!(error instanceof MountError)) throw error;
-      const writing = `(writing ${JSON.stringify(text.trimEnd())})`;
-      const names = { target: `/proc/${this.pid}/${file}` };
-      const own = error.code === "EPERM" && file !== "setgroups" ? ownRanges(file) : undefined;
-      throw error.withHint(own === undefined ? writing : `${writing} ${own}`, names);
+      throw this.#writeError(error, file, text);
     }
+  }
+
+  /** Writes one of the helper's /proc files whole, opened before. */
+  #writeTo(fd: number, file: string, text: string): void {
+    try {
+      writeText(fd, text, file);
+    } catch (error) {
+      throw this.#writeError(error, file, text);
+    }
+  }
+
+  /** A failed write's error, with the text, the file's path, and whose ids can be mapped. */
+  #writeError(error: unknown, file: string, text: string): unknown {
+    if (!(error instanceof MountError)) return error;
+    const writing = `(writing ${JSON.stringify(text.trimEnd())})`;
+    const names = { target: `/proc/${this.pid}/${file}` };
+    const own = error.code === "EPERM" && file !== "setgroups" ? ownRanges(file) : undefined;
+    return error.withHint(own === undefined ? writing : `${writing} ${own}`, names);
   }
 }
 

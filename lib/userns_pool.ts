@@ -204,7 +204,14 @@ export class HelperPool {
     slot.handshake = helper.handshake(slot.controller.signal).then(
       () => {
         // Released meanwhile: its abort came too late to stop the handshake.
-        if (slot.controller.signal.aborted) helper.end();
+        if (slot.controller.signal.aborted) return void helper.end();
+        // What a map needs but the mapping, done while it waits; a failure
+        // is the map's to find again (and the get's to spawn afresh).
+        try {
+          helper.prepare();
+        } catch {
+          // Gone, or its /proc refused: useSlot() sees it.
+        }
       },
       async (error) => {
         // A failed start is not retried until the next take.

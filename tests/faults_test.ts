@@ -85,11 +85,11 @@ const HELPER_OPS = [
   "open", // the helper's /proc/PID, pinned right after the spawn
   "open", // setgroups
   "write",
-  "open", // uid_map
-  "write",
-  "open", // gid_map
-  "write",
   "open", // ns/user
+  "open", // uid_map
+  "open", // gid_map
+  "write", // uid_map
+  "write", // gid_map
   "fcntl(F_DUPFD_CLOEXEC)", // the waiter's own fd
 ];
 
