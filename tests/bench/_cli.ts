@@ -31,18 +31,19 @@ import {
 import type { Scratch } from "./_scratch.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const TOOL = fileURLToPath(new URL("../../examples/mount_idmapped.ts", import.meta.url));
+const SOURCES = fileURLToPath(new URL("../../examples/mount_idmapped.ts", import.meta.url));
 const EMPTY = fileURLToPath(new URL("./_empty.ts", import.meta.url));
 const LIBC_ONLY = fileURLToPath(new URL("./_libc_only.ts", import.meta.url));
 
 /** The environment variable naming the C tool. */
 export const C_TOOL_VARIABLE = "MOUNT_IDMAPPED_BIN";
 
-/** The permission flags of `deno task mount-idmapped`, from deno.json. */
-function taskFlags(): string[] {
+/** The permission flags of `deno task mount-idmapped` and the file it runs, from deno.json. */
+function task(): { flags: string[]; tool: string } {
   const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
-  const task: string = config.tasks["mount-idmapped"];
-  return task.split(/\s+/).filter((word) => word.startsWith("--"));
+  const words: string[] = config.tasks["mount-idmapped"].split(/\s+/);
+  const flags = words.filter((word) => word.startsWith("--"));
+  return { flags, tool: `${ROOT}/${words[words.indexOf(flags.at(-1)!) + 1]}` };
 }
 
 /** Runs a program to its end; throws unless it exits with `code`. */
@@ -96,36 +97,22 @@ function cFloor(
   };
 }
 
-/** Bundles the tool into `dir` with `deno bundle`: its path, or why not. */
-async function bundle(dir: string): Promise<{ path?: string; missing?: string }> {
-  const path = `${dir}/mount_idmapped.js`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--platform", "deno", "-o", path, TOOL],
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (out.success) return { path };
-  const err = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
-  return { missing: `deno bundle failed: ${err}` };
-}
-
 /**
  * The command-line pairs.
  *
  * @param scratch A directory the tool may id-map.
  * @returns The pairs: `--help`, the mount path up to its first syscall (as
- * it is, and bundled), and a whole mount, each beside an empty script and
- * the C tool.
+ * the task runs it, bundled, and from its sources), and a whole mount, each
+ * beside an empty script and the C tool.
  * @throws {Error} Outside a mount namespace of the bench's own.
  */
-export async function cliBench(scratch: Scratch): Promise<Bench> {
+export function cliBench(scratch: Scratch): Bench {
   if (CANNOT_MOUNT !== undefined) {
     throw new Error(`the command-line pairs mount, and can't here: ${CANNOT_MOUNT}`);
   }
   const bin = Deno.env.get(C_TOOL_VARIABLE) || undefined;
   const deno = Deno.execPath();
-  const flags = taskFlags();
+  const { flags, tool: TOOL } = task();
   const source = `${scratch.dir}/cli-source`;
   const target = `${scratch.dir}/cli-target`;
   const missing = `${scratch.dir}/cli-missing`;
@@ -136,10 +123,6 @@ export async function cliBench(scratch: Scratch): Promise<Bench> {
   const unmount = () => umount2(target, MNT_DETACH);
   const empty = program("deno run of an empty script", deno, ["run", ...flags, EMPTY], 0);
   const rounds = { n: 10, batch: 1, rounds: 21, programs: true };
-  const bundled = await bundle(scratch.dir);
-  if (bundled.missing !== undefined) {
-    console.error(`medians: no bundled mount-idmapped row: ${bundled.missing}`);
-  }
   const pairs: Pair[] = [
     {
       operation: "`mount-idmapped --help`",
@@ -169,20 +152,19 @@ export async function cliBench(scratch: Scratch): Promise<Bench> {
       targets: [],
       ...rounds,
     },
-    ...(bundled.path === undefined ? [] : [{
-      operation: "the same, bundled into one file by `deno bundle` (context)",
+    {
+      operation: "the same from its sources, module by module (context)",
       library: program(
-        "mount-idmapped bundled, a missing source",
+        "mount-idmapped from examples/mount_idmapped.ts, a missing source",
         deno,
-        // The project's configuration, as the unbundled tool finds it.
-        ["run", "--config", `${ROOT}/deno.json`, ...flags, bundled.path, map, missing, target],
+        ["run", ...flags, SOURCES, map, missing, target],
         1,
       ),
       baseline: empty,
       floor: cFloor("C mount-idmapped, a missing source", bin, [map, missing, target], 1),
       targets: [],
       ...rounds,
-    }]),
+    },
     {
       operation: "`mount-idmapped` end to end: one id-mapped mount",
       library: program(
