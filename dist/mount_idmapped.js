@@ -3895,22 +3895,28 @@ function attach(source, target, options, thread) {
     source: mount.source,
     target: targetName(target)
   };
-  using clone = source.type === "plain-open" ? cloneTree(source, names) : void 0;
-  const tree = clone?.fd ?? source.fd;
-  const create = options.create ? () => kindOf(tree) : void 0;
-  using targetFd = openTarget(target, {
-    create,
-    source: mount.source
-  });
+  const clone = source.type === "plain-open" ? cloneTree(source, names) : void 0;
   try {
-    moveMount(tree, "", targetFd.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, names);
-  } catch (error) {
-    throw explainAttach(error, tree, targetFd.fd, target, thread);
-  }
-  try {
-    setPropagation(tree, mount, names);
-  } catch (error) {
-    throw undo(error, tree, thread, names.target);
+    const tree = clone?.fd ?? source.fd;
+    const create = options.create ? () => kindOf(tree) : void 0;
+    const targetFd = openTarget(target, {
+      create,
+      source: mount.source
+    });
+    try {
+      moveMount(tree, "", targetFd.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, names);
+    } catch (error) {
+      throw explainAttach(error, tree, targetFd.fd, target, thread);
+    } finally {
+      targetFd.close();
+    }
+    try {
+      setPropagation(tree, mount, names);
+    } catch (error) {
+      throw undo(error, tree, thread, names.target);
+    }
+  } finally {
+    clone?.close();
   }
 }
 function cloneTree(source, names) {

@@ -197,19 +197,34 @@ export function attach(
 ): void {
   const { mount } = source;
   const names: PathNames = { source: mount.source, target: targetName(target) };
-  using clone = source.type === "plain-open" ? cloneTree(source, names) : undefined;
-  const tree = clone?.fd ?? source.fd;
-  const create = options.create ? () => kindOf(tree) : undefined;
-  using targetFd = openTarget(target, { create, source: mount.source });
+  // try/finally, not `using`: this is every mountInto's path, and a `using`
+  // costs about 0.13 µs.
+  const clone = source.type === "plain-open" ? cloneTree(source, names) : undefined;
   try {
-    moveMount(tree, "", targetFd.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, names);
-  } catch (error) {
-    throw explainAttach(error, tree, targetFd.fd, target, thread);
-  }
-  try {
-    setPropagation(tree, mount, names);
-  } catch (error) {
-    throw undo(error, tree, thread, names.target!);
+    const tree = clone?.fd ?? source.fd;
+    const create = options.create ? () => kindOf(tree) : undefined;
+    const targetFd = openTarget(target, { create, source: mount.source });
+    try {
+      moveMount(
+        tree,
+        "",
+        targetFd.fd,
+        "",
+        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        names,
+      );
+    } catch (error) {
+      throw explainAttach(error, tree, targetFd.fd, target, thread);
+    } finally {
+      targetFd.close();
+    }
+    try {
+      setPropagation(tree, mount, names);
+    } catch (error) {
+      throw undo(error, tree, thread, names.target!);
+    }
+  } finally {
+    clone?.close();
   }
 }
 

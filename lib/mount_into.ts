@@ -85,9 +85,13 @@ export async function mountInto(
   assertTarget(target);
   assertAttachOptions(options, target);
   try {
-    using source = await mountFd(mount, options);
-    options.signal?.throwIfAborted();
-    attach(source, target, options, {});
+    const source = await mountFd(mount, options);
+    try {
+      options.signal?.throwIfAborted();
+      attach(source, target, options, {});
+    } finally {
+      source.close(); // not `using`: see attach()
+    }
   } catch (error) {
     throw PermissionError.in(error, "mountInto");
   }
