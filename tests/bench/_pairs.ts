@@ -336,6 +336,9 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
   await pooled.ready();
   const set = mappings(32, IDS.concurrent);
   const dupFloor = floor?.floor("fcntl(F_DUPFD_CLOEXEC) + close", "dup");
+  // The same dup, behind the promise an async API returns: no await inside.
+  // deno-lint-ignore require-await
+  const dupAsync = async () => bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0);
   const usernsFloor = floor?.floor("clone(CLONE_NEWUSER) + maps + open + kill + wait", "userns");
   const usernsFloor32 = floor?.floor("32 × (clone(CLONE_NEWUSER) + maps + ...)", "userns", 32);
   return {
@@ -354,6 +357,24 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
         },
         floor: dupFloor,
         targets: [{ kind: "time", maxMicros: 5 }, { kind: "ratio", max: 1.3 }],
+        n: 50000,
+        batch: 1000,
+        rounds: 120,
+      },
+      {
+        operation: "cached `Handles.get` + close, against an awaited baseline",
+        library: {
+          name: "Handles.get (cached) + close",
+          fn: async () => (await handles.get(mapping)).close(),
+        },
+        baseline: {
+          name: "await (async fcntl(F_DUPFD_CLOEXEC)) + close",
+          fn: async () => {
+            bare.close(await dupAsync());
+          },
+        },
+        floor: dupFloor,
+        targets: [],
         n: 50000,
         batch: 1000,
         rounds: 120,
