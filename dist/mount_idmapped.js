@@ -2570,19 +2570,23 @@ var init_spawn_limit = __esm({
 // lib/userns_helper.ts
 function within(promise, ms, signal) {
   if (signal?.aborted) return Promise.reject(signal.reason);
+  const timeout = AbortSignal.timeout(Math.min(Math.ceil(ms), MAX_DELAY));
   return new Promise((resolve, reject) => {
+    const onTimeout = () => {
+      done();
+      resolve(false);
+    };
     const onAbort = () => {
       done();
       reject(signal.reason);
     };
-    const timer = setTimeout(() => {
-      done();
-      resolve(false);
-    }, ms);
     const done = () => {
-      clearTimeout(timer);
+      timeout.removeEventListener("abort", onTimeout);
       signal?.removeEventListener("abort", onAbort);
     };
+    timeout.addEventListener("abort", onTimeout, {
+      once: true
+    });
     signal?.addEventListener("abort", onAbort, {
       once: true
     });
@@ -2651,7 +2655,7 @@ function ownRanges(file) {
   const kind = file === "uid_map" ? "uids" : "gids";
   return `(this process maps only the ${kind} ${ranges}: a range must lie within one of these; split one that spans two)`;
 }
-var PING, ECHO_SIZE, HelperExited, Helper;
+var PING, ECHO_SIZE, HelperExited, Helper, MAX_DELAY;
 var init_userns_helper = __esm({
   "lib/userns_helper.ts"() {
     init_constants();
@@ -2927,6 +2931,7 @@ var init_userns_helper = __esm({
         return error.withHint(own === void 0 ? writing : `${writing} ${own}`, names);
       }
     };
+    MAX_DELAY = 2 ** 31 - 1;
   }
 });
 

@@ -322,8 +322,15 @@ export class Helper {
   }
 }
 
+/** The longest delay a timer takes: 2^31 - 1 ms, about 24.8 days. */
+const MAX_DELAY = 2 ** 31 - 1;
+
 /**
- * Waits for `promise` for up to `ms`.
+ * Waits for `promise` for up to `ms`. The timer is an `AbortSignal.timeout`,
+ * not a `setTimeout`: Deno loads its Node timers on the first `setTimeout`
+ * of a process (8-18 ms here), which would be a cold get's, or most of the
+ * command line's time beyond the mount. While the wait lasts, its listener
+ * keeps Deno running, as a timer would; once it ends, nothing does.
  *
  * @param promise What to wait for.
  * @param ms The bound, in ms.
@@ -337,19 +344,21 @@ function within(
   signal?: AbortSignal,
 ): Promise<boolean> {
   if (signal?.aborted) return Promise.reject(signal.reason);
+  const timeout = AbortSignal.timeout(Math.min(Math.ceil(ms), MAX_DELAY));
   return new Promise((resolve, reject) => {
+    const onTimeout = (): void => {
+      done();
+      resolve(false);
+    };
     const onAbort = (): void => {
       done();
       reject(signal!.reason);
     };
-    const timer = setTimeout(() => {
-      done();
-      resolve(false);
-    }, ms);
     const done = (): void => {
-      clearTimeout(timer);
+      timeout.removeEventListener("abort", onTimeout);
       signal?.removeEventListener("abort", onAbort);
     };
+    timeout.addEventListener("abort", onTimeout, { once: true });
     signal?.addEventListener("abort", onAbort, { once: true });
     promise.then(() => {
       done();

@@ -175,6 +175,32 @@ Deno.test("an already aborted signal rejects before any helper", async () => {
   assert.equal(ops.size, 0);
 });
 
+Deno.test({
+  ...skipUnless("the waits of a get keep Deno running only while they last", NO_ID_RANGE),
+  fn: async () => {
+    // Each wait on a helper is bounded by an AbortSignal.timeout of
+    // helperTimeout (20 s here): a program that makes a namespace must
+    // still end as soon as it is done, not when the timeouts run out.
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const script = `import { Handles } from "${mod}";
+      const range = [{ containerID: 0, hostID: ${BASE}, size: 1 }];
+      const handles = new Handles({ helperTimeout: 20000 });
+      (await handles.get({ uidMappings: range, gidMappings: range })).close();
+      handles.release();
+      console.log("done");`;
+    const start = performance.now();
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const seconds = (performance.now() - start) / 1000;
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.equal(new TextDecoder().decode(stdout).trim(), "done");
+    assert.ok(seconds < 10, `the program ended after ${seconds.toFixed(1)} s`);
+  },
+});
+
 Deno.test("a bad mapping is a TypeError, before any helper", async () => {
   using handles = new Handles();
   const { ops } = await countOps(async () => {
