@@ -2957,8 +2957,15 @@ async function useSlot(slot, mapping, signal) {
     await helper.end();
     return void 0;
   }
-  setTimeout(() => helper.end(), 0);
+  afterThisTurn(() => void helper.end());
   return userns;
+}
+function afterThisTurn(fn) {
+  const timer = AbortSignal.timeout(0);
+  timer.addEventListener("abort", fn, {
+    once: true
+  });
+  return () => timer.removeEventListener("abort", fn);
 }
 function orAbort(promise, signal) {
   if (signal.aborted) return Promise.reject(signal.reason);
@@ -2981,7 +2988,8 @@ var init_userns_pool = __esm({
       #limit;
       #slots = [];
       #helpers = /* @__PURE__ */ new Set();
-      #timer;
+      /** Cancels the scheduled fill, if one is. */
+      #cancelFill;
       #error;
       #resting = false;
       #starved = false;
@@ -3044,16 +3052,15 @@ var init_userns_pool = __esm({
       /**
        * Schedules a fill if the pool is short and not resting, on a timer: a
        * spawn blocks the thread for a while, so it runs after the caller's own
-       * continuation, not on its critical path. The timer does not keep Deno
-       * running.
+       * continuation, not on its critical path.
        */
       refill() {
-        if (this.#timer !== void 0 || this.#resting || this.#slots.length >= this.capacity) return;
-        this.#timer = setTimeout(() => {
-          this.#timer = void 0;
+        if (this.#cancelFill !== void 0 || this.#resting) return;
+        if (this.#slots.length >= this.capacity) return;
+        this.#cancelFill = afterThisTurn(() => {
+          this.#cancelFill = void 0;
           this.#fill();
-        }, 0);
-        Deno.unrefTimer(this.#timer);
+        });
       }
       /**
        * A spawn permit was given back and nobody waited for it: refills if the
@@ -3070,8 +3077,8 @@ var init_userns_pool = __esm({
        * next take.
        */
       release() {
-        clearTimeout(this.#timer);
-        this.#timer = void 0;
+        this.#cancelFill?.();
+        this.#cancelFill = void 0;
         this.#resting = true;
         const slots = this.#slots;
         this.#slots = [];

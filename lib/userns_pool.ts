@@ -45,7 +45,8 @@ export class HelperPool {
   readonly #limit: SpawnLimit;
   #slots: Slot[] = [];
   readonly #helpers = new Set<Helper>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the scheduled fill, if one is. */
+  #cancelFill: (() => void) | undefined;
   #error: unknown;
   #resting = false;
   #starved = false;
@@ -113,16 +114,15 @@ export class HelperPool {
   /**
    * Schedules a fill if the pool is short and not resting, on a timer: a
    * spawn blocks the thread for a while, so it runs after the caller's own
-   * continuation, not on its critical path. The timer does not keep Deno
-   * running.
+   * continuation, not on its critical path.
    */
   refill(): void {
-    if (this.#timer !== undefined || this.#resting || this.#slots.length >= this.capacity) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
+    if (this.#cancelFill !== undefined || this.#resting) return;
+    if (this.#slots.length >= this.capacity) return;
+    this.#cancelFill = afterThisTurn(() => {
+      this.#cancelFill = undefined;
       this.#fill();
-    }, 0);
-    Deno.unrefTimer(this.#timer);
+    });
   }
 
   /**
@@ -141,8 +141,8 @@ export class HelperPool {
    * next take.
    */
   release(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelFill?.();
+    this.#cancelFill = undefined;
     this.#resting = true;
     const slots = this.#slots;
     this.#slots = [];
@@ -293,8 +293,23 @@ export async function useSlot(
   }
   // Let it go on a timer: closing its pipes would cost this get's caller a
   // good part of its time, and nothing waits for it but settled().
-  setTimeout(() => helper.end(), 0);
+  afterThisTurn(() => void helper.end());
   return userns;
+}
+
+/**
+ * Runs `fn` on a timer, once this turn and the continuations it resolved are
+ * over. An `AbortSignal.timeout`, not a `setTimeout`: Deno loads its Node
+ * timers on a process's first `setTimeout` (8-18 ms here), which would fall
+ * on the first pooled get. The timer keeps Deno running until it fires.
+ *
+ * @param fn What to run.
+ * @returns A function that cancels it.
+ */
+function afterThisTurn(fn: () => void): () => void {
+  const timer = AbortSignal.timeout(0);
+  timer.addEventListener("abort", fn, { once: true });
+  return () => timer.removeEventListener("abort", fn);
 }
 
 /** `promise`, or the signal's reason if it aborts first. */

@@ -7,7 +7,7 @@ import { Handles, type Mapping, MountError } from "../mod.ts";
 import { childCount, countOps, namespaceMaps, withSpawnHooks } from "./_process.ts";
 import { MODE, NO_ID_RANGE, skipUnless } from "./_env.ts";
 import { childPids, fdFlags, leavesNothing, openFds } from "./_leaks.ts";
-import { refusedMap, simpleMapping } from "./_mappings.ts";
+import { BASE, refusedMap, simpleMapping } from "./_mappings.ts";
 
 /** A mapping of one id, distinct for each `n`. */
 function one(n: number): Mapping {
@@ -203,6 +203,35 @@ Deno.test({
       setgroups: "deny",
     });
   }),
+});
+
+Deno.test({
+  ...skipUnless("gets, pooled or not, never call setTimeout", NO_ID_RANGE),
+  fn: async () => {
+    // Deno loads its Node timers on a process's first setTimeout (8-18 ms),
+    // which would fall on a program's first get; in a program of its own,
+    // a setTimeout that throws must not be reached.
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const script = `globalThis.setTimeout = () => { throw new Error("setTimeout was called"); };
+      const { Handles } = await import("${mod}");
+      const one = (n) => [{ containerID: 0, hostID: ${BASE} + n, size: 1 }];
+      await using plain = new Handles();
+      (await plain.get({ uidMappings: one(0), gidMappings: one(0) })).close();
+      await using pooled = new Handles({ prespawn: 1 });
+      await pooled.ready();
+      (await pooled.get({ uidMappings: one(1), gidMappings: one(1) })).close();
+      await pooled.ready();
+      (await pooled.get({ uidMappings: one(2), gidMappings: one(2) })).close();
+      await pooled.settled();
+      console.log("done");`;
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.equal(new TextDecoder().decode(stdout).trim(), "done");
+  },
 });
 
 Deno.test({
