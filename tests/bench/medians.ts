@@ -6,7 +6,9 @@
  * per-iteration time, and the table shows the median batch of each side,
  * the library's ratio to its Deno baseline and to its C floor, and the
  * targets. Untimed work (a pool's refill, an unmount) stays out of the
- * batches.
+ * batches. A side with a `loop` is timed as application code runs it, one
+ * awaited call after another in a plain loop; a synchronous baseline, as a
+ * plain loop of calls.
  *
  * The C floor is `floor.c`, built with `cc` when there is one. The
  * command-line pairs time `examples/mount_idmapped.ts` beside an empty script
@@ -104,7 +106,7 @@ interface Row {
 
 /** One batch: the mean time of an iteration, and the CPU time of the programs it ran. */
 async function batch(side: Side, n: number): Promise<Timing> {
-  const { fn, before, after } = side;
+  const { fn, loop, before, after } = side;
   const cpuStart = childrenCpuMicros();
   let cpu = 0;
   let total = 0;
@@ -120,9 +122,12 @@ async function batch(side: Side, n: number): Promise<Timing> {
     }
   } else {
     const start = performance.now();
-    for (let i = 0; i < n; i++) {
-      const result = fn();
-      if (result instanceof Promise) await result;
+    if (loop !== undefined) await loop(n);
+    else {
+      for (let i = 0; i < n; i++) {
+        const result = fn();
+        if (result instanceof Promise) await result;
+      }
     }
     total = performance.now() - start;
     cpu = childrenCpuMicros() - cpuStart;
