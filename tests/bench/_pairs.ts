@@ -138,12 +138,26 @@ const EMPTY = new Uint8Array(1);
 const PING = new Uint8Array([0x2e]);
 
 /**
- * A side given as the loop application code writes: each side's loop is its
- * own function, so that the engine optimizes it as it would the caller's.
- * `deno bench` runs one iteration of it at a time.
+ * A synchronous side given as the loop application code writes: each side's
+ * loop is its own function, so that the engine optimizes it as it would the
+ * caller's. `deno bench` runs one iteration of it at a time.
  */
-function looped(name: string, loop: (n: number) => void | Promise<void>): Side {
+function looped(name: string, loop: (n: number) => void): Side {
   return { name, fn: () => loop(1), loop };
+}
+
+/**
+ * {@linkcode looped}, for a loop that awaits, with `once`, one awaited call,
+ * for `deno bench`: it takes a function that returns a promise only if it is
+ * `async` (a plain one overflows its stack after some thousands of
+ * iterations), and wrapping the loop in one would add a promise per call.
+ */
+function loopedAsync(
+  name: string,
+  once: () => Promise<void>,
+  loop: (n: number) => Promise<void>,
+): Side {
+  return { name, fn: once, loop };
 }
 
 /**
@@ -264,9 +278,15 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
     pairs: [
       {
         operation: "plain `mountFd` + close",
-        library: looped("mountFd(plain) + close", async (n) => {
-          for (let i = 0; i < n; i++) (await mountFd(plain)).close();
-        }),
+        library: loopedAsync(
+          "mountFd(plain) + close",
+          async () => {
+            (await mountFd(plain)).close();
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) (await mountFd(plain)).close();
+          },
+        ),
         baseline: looped("open(O_PATH) + close", (n) => {
           for (let i = 0; i < n; i++) bare.close(bare.open(cdir, O_PATH_CLOEXEC, 0));
         }),
@@ -278,12 +298,24 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
       },
       {
         operation: "plain `mountFd` + close, against an awaited baseline",
-        library: looped("mountFd(plain) + close", async (n) => {
-          for (let i = 0; i < n; i++) (await mountFd(plain)).close();
-        }),
-        baseline: looped("await (async open(O_PATH)) + close", async (n) => {
-          for (let i = 0; i < n; i++) bare.close(await openAsync());
-        }),
+        library: loopedAsync(
+          "mountFd(plain) + close",
+          async () => {
+            (await mountFd(plain)).close();
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) (await mountFd(plain)).close();
+          },
+        ),
+        baseline: loopedAsync(
+          "await (async open(O_PATH)) + close",
+          async () => {
+            bare.close(await openAsync());
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) bare.close(await openAsync());
+          },
+        ),
         floor: openFloor,
         targets: [],
         n: 20000,
@@ -292,9 +324,15 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
       },
       {
         operation: "idmapped `mountFd` + close, warm cache",
-        library: looped("mountFd(idmapped, { handles }) + close", async (n) => {
-          for (let i = 0; i < n; i++) (await mountFd(idmapped, { handles })).close();
-        }),
+        library: loopedAsync(
+          "mountFd(idmapped, { handles }) + close",
+          async () => {
+            (await mountFd(idmapped, { handles })).close();
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) (await mountFd(idmapped, { handles })).close();
+          },
+        ),
         baseline: looped("open_tree + mount_setattr + close", (n) => {
           for (let i = 0; i < n; i++) {
             const fd = bare.open_tree(AT_FDCWD, cdir, OPEN_TREE);
@@ -350,9 +388,15 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
     pairs: [
       {
         operation: "cached `Handles.get` + close",
-        library: looped("Handles.get (cached) + close", async (n) => {
-          for (let i = 0; i < n; i++) (await handles.get(mapping)).close();
-        }),
+        library: loopedAsync(
+          "Handles.get (cached) + close",
+          async () => {
+            (await handles.get(mapping)).close();
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) (await handles.get(mapping)).close();
+          },
+        ),
         baseline: looped("fcntl(F_DUPFD_CLOEXEC) + close", (n) => {
           for (let i = 0; i < n; i++) bare.close(bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0));
         }),
@@ -364,12 +408,24 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
       },
       {
         operation: "cached `Handles.get` + close, against an awaited baseline",
-        library: looped("Handles.get (cached) + close", async (n) => {
-          for (let i = 0; i < n; i++) (await handles.get(mapping)).close();
-        }),
-        baseline: looped("await (async fcntl(F_DUPFD_CLOEXEC)) + close", async (n) => {
-          for (let i = 0; i < n; i++) bare.close(await dupAsync());
-        }),
+        library: loopedAsync(
+          "Handles.get (cached) + close",
+          async () => {
+            (await handles.get(mapping)).close();
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) (await handles.get(mapping)).close();
+          },
+        ),
+        baseline: loopedAsync(
+          "await (async fcntl(F_DUPFD_CLOEXEC)) + close",
+          async () => {
+            bare.close(await dupAsync());
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) bare.close(await dupAsync());
+          },
+        ),
         floor: dupFloor,
         targets: [],
         n: 50000,
@@ -378,12 +434,24 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
       },
       {
         operation: "cached `Handles.get` + close, 1,000 mappings cached vs 1",
-        library: looped("Handles.get + close, 1,000 cached", async (n) => {
-          for (let i = 0; i < n; i++) (await big.get(many[500])).close();
-        }),
-        baseline: looped("Handles.get + close, 1 cached", async (n) => {
-          for (let i = 0; i < n; i++) (await small.get(many[500])).close();
-        }),
+        library: loopedAsync(
+          "Handles.get + close, 1,000 cached",
+          async () => {
+            (await big.get(many[500])).close();
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) (await big.get(many[500])).close();
+          },
+        ),
+        baseline: loopedAsync(
+          "Handles.get + close, 1 cached",
+          async () => {
+            (await small.get(many[500])).close();
+          },
+          async (n) => {
+            for (let i = 0; i < n; i++) (await small.get(many[500])).close();
+          },
+        ),
         floor: dupFloor,
         targets: [{ kind: "ratio", max: 1.2 }],
         n: 50000,
