@@ -1276,6 +1276,7 @@ function cString(value, what) {
   return encoder.encode(value + "\0");
 }
 function tempCString(value, what) {
+  if (value === scratchPath) return SCRATCH;
   assertPath(value, what);
   const length = value.length;
   if (length === 0) return EMPTY;
@@ -1288,8 +1289,10 @@ function tempCString(value, what) {
     }
     if (i === length) {
       SCRATCH[length] = 0;
+      scratchPath = value;
       return SCRATCH;
     }
+    scratchPath = void 0;
   }
   return encoder.encode(value + "\0");
 }
@@ -1415,7 +1418,7 @@ function mountSetattr(dirfd, path, flags, attr, names = {}) {
   attrHalves[6 + LOW] = attr.usernsFd ?? 0;
   check(libc("mount_setattr").mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE), op, names.source ?? (path || void 0), names.target);
 }
-var encoder, decoder, NS_GET_NSTYPE_REQUEST, LOW, SCRATCH, EMPTY, howHalves, howBytes, HOW_SIZE, statfsWords, statfsBytes, statxWords, statxShorts, statxBytes, STATX_WANTED, attrHalves, attrBytes, ATTR_SIZE;
+var encoder, decoder, NS_GET_NSTYPE_REQUEST, LOW, SCRATCH, EMPTY, scratchPath, howHalves, howBytes, HOW_SIZE, statfsWords, statfsBytes, statxWords, statxShorts, statxBytes, STATX_WANTED, attrHalves, attrBytes, ATTR_SIZE;
 var init_syscalls = __esm({
   "ffi/syscalls.ts"() {
     init_constants();

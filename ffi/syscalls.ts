@@ -95,6 +95,8 @@ export function cString(value: string, what: string): Uint8Array<ArrayBuffer> {
 const SCRATCH = new Uint8Array(4096);
 // The empty path of the *at calls with AT_EMPTY_PATH; libc only reads it.
 const EMPTY = new Uint8Array(1);
+// The path whose bytes SCRATCH holds, if any.
+let scratchPath: string | undefined;
 
 /**
  * Like {@linkcode cString}, but an ASCII path is copied into a reused buffer
@@ -103,6 +105,9 @@ const EMPTY = new Uint8Array(1);
  * The checks are {@linkcode assertPath}'s, made first.
  */
 function tempCString(value: string, what: string): Uint8Array<ArrayBuffer> {
+  // The same path as the last call's (a runtime opens one source again and
+  // again): checked then, and still in the buffer.
+  if (value === scratchPath) return SCRATCH;
   assertPath(value, what);
   const length = value.length;
   if (length === 0) return EMPTY;
@@ -115,8 +120,10 @@ function tempCString(value: string, what: string): Uint8Array<ArrayBuffer> {
     }
     if (i === length) {
       SCRATCH[length] = 0;
+      scratchPath = value;
       return SCRATCH;
     }
+    scratchPath = undefined;
   }
   return encoder.encode(value + "\0");
 }

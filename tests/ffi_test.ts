@@ -78,6 +78,31 @@ Deno.test("no errno-setting symbol is nonblocking", () => {
   }
 });
 
+Deno.test("paths in turn each open their own file, the same path again included", () => {
+  const before = openFds();
+  const paths = ["/etc", "/proc", "/etc", "/etc", "/tmp/\u00e9-missing", "/etc", "/", "/proc"];
+  const files = new Map<string, string>();
+  for (const path of paths) {
+    if (path.includes("missing")) {
+      // A non-ASCII path between two ASCII ones.
+      assert.throws(() => open(path, O_PATH), { code: "ENOENT", source: path });
+      continue;
+    }
+    const fd = open(path, O_PATH);
+    try {
+      const { dev, ino } = Deno.statSync(`/proc/self/fd/${fd}`);
+      const file = `${dev}:${ino}`;
+      assert.equal(file, files.get(path) ?? file, path);
+      files.set(path, file);
+    } finally {
+      close(fd);
+    }
+  }
+  assert.equal(new Set(files.values()).size, 3, "/etc, /proc and / are three files");
+  assert.throws(() => open("/proc\0", O_PATH), /NUL byte/, "the last path with a NUL after it");
+  assert.deepEqual(newFds(before), []);
+});
+
 Deno.test("a path with a NUL byte never reaches libc", () => {
   let calls = 0;
   setFaultHook(() => {
