@@ -2432,8 +2432,13 @@ function holds(memo, mapping) {
   return at >= 0 && sameRanges(gidMappings, memo.values, at) >= 0;
 }
 function mappingKey(mapping) {
+  return knownKey(mapping) ?? newKey(mapping);
+}
+function knownKey(mapping) {
   const memo = memos.get(mapping);
-  if (memo !== void 0 && holds(memo, mapping)) return memo.key;
+  return memo !== void 0 && holds(memo, mapping) ? memo.key : void 0;
+}
+function newKey(mapping) {
   const { uidMappings, gidMappings } = mapping;
   const key = `uid=${rangeKeys(uidMappings)};gid=${rangeKeys(gidMappings)}`;
   const values = [];
@@ -3265,7 +3270,7 @@ var init_userns = __esm({
         const { signal } = options;
         try {
           signal?.throwIfAborted();
-          const key = mappingKey(checkMapping(mapping, "mapping"));
+          const key = knownKey(mapping) ?? mappingKey(checkMapping(mapping, "mapping"));
           const cached = this.#cache.get(key);
           if (cached !== void 0) return Promise.resolve(cached.dup());
           let flight = this.#flights.get(key);

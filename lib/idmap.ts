@@ -73,8 +73,25 @@ function holds(memo: KeyMemo, mapping: Mapping): boolean {
  * ```
  */
 export function mappingKey(mapping: Mapping): string {
-  const memo = memos.get(mapping);
-  if (memo !== undefined && holds(memo, mapping)) return memo.key;
+  return knownKey(mapping) ?? newKey(mapping);
+}
+
+/**
+ * The key {@linkcode mappingKey} gave `mapping` before, while the object
+ * still holds the same lists with the same numbers: then it is as checked as
+ * it was then (only checked mappings get a key), and a caller can skip its
+ * checks.
+ *
+ * @param mapping Anything.
+ * @returns The key, or `undefined` for an object not seen, changed since, or
+ * not an object.
+ */
+export function knownKey(mapping: unknown): string | undefined {
+  const memo = memos.get(mapping as Mapping);
+  return memo !== undefined && holds(memo, mapping as Mapping) ? memo.key : undefined;
+}
+
+function newKey(mapping: Mapping): string {
   const { uidMappings, gidMappings } = mapping;
   const key = `uid=${rangeKeys(uidMappings)};gid=${rangeKeys(gidMappings)}`;
   const values: number[] = [];

@@ -18,7 +18,7 @@ import { PermissionError } from "../ffi/permission_error.ts";
 import { describe } from "./errors.ts";
 import type { OwnedFd } from "./fd.ts";
 import { checkMapping } from "./check.ts";
-import { mappingKey } from "./idmap.ts";
+import { knownKey, mappingKey } from "./idmap.ts";
 import type { Mapping } from "./mount.ts";
 import { UNSHARE } from "./spawn.ts";
 import { SpawnLimit } from "./spawn_limit.ts";
@@ -227,7 +227,8 @@ export class Handles {
     const { signal } = options;
     try {
       signal?.throwIfAborted();
-      const key = mappingKey(checkMapping(mapping, "mapping"));
+      // A mapping seen before and not changed since was checked then.
+      const key = knownKey(mapping) ?? mappingKey(checkMapping(mapping, "mapping"));
       const cached = this.#cache.get(key);
       if (cached !== undefined) return Promise.resolve(cached.dup());
       let flight = this.#flights.get(key);

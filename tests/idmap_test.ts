@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { MS_BIND } from "../ffi/constants.ts";
 import { mount } from "../ffi/syscalls.ts";
 import { checkIDMaps, checkMapping } from "../lib/check.ts";
-import { formatIDMaps, mappingKey, parseIDMap } from "../lib/idmap.ts";
+import { formatIDMaps, knownKey, mappingKey, parseIDMap } from "../lib/idmap.ts";
 import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps, holdUserns } from "./_process.ts";
@@ -100,6 +100,20 @@ Deno.test("mappingKey() of one mapping object follows changes made in place", ()
   mapping.uidMappings.pop();
   mapping.uidMappings.push(one(0, 7000, 1));
   assert.equal(mappingKey(mapping), "uid=0:7000:1;gid=0:1000:5", "the same numbers again");
+});
+
+Deno.test("knownKey() gives a key only for an object seen and not changed since", () => {
+  const mapping = { uidMappings: [one(0, 1000, 10)], gidMappings: [one(0, 1000, 10)] };
+  assert.equal(knownKey(mapping), undefined, "not seen");
+  assert.equal(knownKey(null), undefined);
+  assert.equal(knownKey("uid=0:1000:10;gid=0:1000:10"), undefined);
+  const key = mappingKey(mapping);
+  assert.equal(knownKey(mapping), key);
+  assert.equal(knownKey({ ...mapping }), undefined, "another object with the same lists");
+  mapping.uidMappings[0].size = -1;
+  assert.equal(knownKey(mapping), undefined, "a number changed");
+  mapping.uidMappings[0].size = 10;
+  assert.equal(knownKey(mapping), key, "changed back");
 });
 
 Deno.test("formatIDMaps() writes one line per range", () => {

@@ -82,6 +82,24 @@ Deno.test({
 });
 
 Deno.test({
+  ...skipUnless("a cached mapping changed in place to a bad one is checked again", NO_ID_RANGE),
+  fn: leavesNothing(async () => {
+    using handles = new Handles();
+    const mapping = simpleMapping();
+    (await handles.get(mapping)).close();
+    (await handles.get(mapping)).close(); // from the cache, its checks skipped
+    mapping.gidMappings[0].size = 0;
+    await assert.rejects(handles.get(mapping), {
+      name: "TypeError",
+      message: /^Invalid mapping\.gidMappings\[0\]\.size: /,
+    });
+    mapping.gidMappings[0].size = mapping.uidMappings[0].size;
+    (await handles.get(mapping)).close(); // good again: the cached namespace
+    assert.equal(handles.size, 1);
+  }),
+});
+
+Deno.test({
   ...skipUnless("concurrent gets for one mapping share one helper", NO_ID_RANGE),
   fn: leavesNothing(async () => {
     using handles = new Handles();
