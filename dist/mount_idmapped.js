@@ -934,7 +934,16 @@ function assertSupportedArch(arch = Deno.build.arch) {
     throw new Error(`Unsupported architecture: ${arch} (the constants and syscall numbers are those of ${ARCHES.join(" and ")})`);
   }
 }
-function bind(s) {
+function bind(loaded2) {
+  const s = [
+    loaded2.statx,
+    loaded2.open_tree,
+    loaded2.move_mount,
+    loaded2.mount_setattr
+  ].includes(null) ? {
+    ...fallbackSymbols(),
+    ...loaded2
+  } : loaded2;
   return {
     ...s,
     statx: s.statx ?? ((dirfd, path, flags, mask, buf) => Number(s.syscall_statx(SYS_statx, dirfd, path, flags, mask, buf))),
@@ -944,11 +953,9 @@ function bind(s) {
     openat2: (dirfd, path, how, size) => Number(s.syscall_openat2(SYS_openat2, dirfd, path, how, size))
   };
 }
-function load(call) {
-  assertSupportedArch();
-  let lib;
+function dlopen(symbols, call) {
   try {
-    lib = Deno.dlopen("libc.so.6", SYMBOLS);
+    return Deno.dlopen("libc.so.6", symbols).symbols;
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new PermissionError("--allow-ffi", `call ${call}`, {
@@ -957,10 +964,20 @@ function load(call) {
     }
     throw error;
   }
-  const location = lib.symbols.__errno_location();
+}
+function load(call) {
+  assertSupportedArch();
+  const symbols = dlopen(MAIN, call);
+  const location = symbols.__errno_location();
   if (location === null) throw new Error("Cannot locate errno: got NULL");
   errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location, 4));
-  return lib.symbols;
+  return symbols;
+}
+function fallbackSymbols() {
+  return fallbacks ??= dlopen(Object.fromEntries(FALLBACKS.map((name) => [
+    name,
+    SYMBOLS[name]
+  ])), "syscall");
 }
 function libc(call) {
   return table ??= bind(loaded ??= load(call));
@@ -968,7 +985,7 @@ function libc(call) {
 function errno() {
   return errnoView[0];
 }
-var SYMBOLS, SYS_open_tree, SYS_move_mount, SYS_openat2, SYS_mount_setattr, SYS_statx, ARCHES, loaded, table, errnoView;
+var SYMBOLS, FALLBACKS, MAIN, SYS_open_tree, SYS_move_mount, SYS_openat2, SYS_mount_setattr, SYS_statx, ARCHES, loaded, fallbacks, table, errnoView;
 var init_libc = __esm({
   "ffi/libc.ts"() {
     init_permission_error();
@@ -1235,6 +1252,13 @@ var init_libc = __esm({
         result: "i64"
       }
     };
+    FALLBACKS = [
+      "syscall_statx",
+      "syscall_open_tree",
+      "syscall_move_mount",
+      "syscall_mount_setattr"
+    ];
+    MAIN = Object.fromEntries(Object.entries(SYMBOLS).filter(([name]) => !FALLBACKS.includes(name)));
     SYS_open_tree = 428n;
     SYS_move_mount = 429n;
     SYS_openat2 = 437n;
@@ -1248,6 +1272,7 @@ var init_libc = __esm({
       name: "ffi"
     }).state === "granted" && ARCHES.includes(Deno.build.arch)) {
       loaded = load("dlopen");
+      table = bind(loaded);
     }
   }
 });

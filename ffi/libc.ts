@@ -116,6 +116,25 @@ export type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 type Bound = "statx" | "open_tree" | "move_mount" | "mount_setattr";
 
+/** The `syscall(2)` entries that stand in for a glibc wrapper older than 2.36. */
+type Fallback = `syscall_${Bound}`;
+const FALLBACKS: readonly Fallback[] = [
+  "syscall_statx",
+  "syscall_open_tree",
+  "syscall_move_mount",
+  "syscall_mount_setattr",
+];
+
+/**
+ * The symbols bound at load: all but the stand-ins, which a glibc with its
+ * wrappers never calls (binding a symbol costs Deno 0.1 to 0.3 ms).
+ */
+type Loaded = Omit<Symbols, Fallback> & Partial<Pick<Symbols, Fallback>>;
+type Main = Omit<typeof SYMBOLS, Fallback>;
+const MAIN: Main = Object.fromEntries(
+  Object.entries(SYMBOLS).filter(([name]) => !(FALLBACKS as readonly string[]).includes(name)),
+) as Main;
+
 /**
  * The table the wrappers call: libc's symbols, with `statx`, `open_tree`,
  * `move_mount`, `mount_setattr` and `openat2` bound to glibc's wrapper where
@@ -159,8 +178,15 @@ export function assertSupportedArch(arch: string = Deno.build.arch): void {
   }
 }
 
-/** Binds the calls glibc may not wrap, once: its wrapper, or syscall(2). */
-function bind(s: Symbols): Libc {
+/**
+ * Binds the calls glibc may not wrap, once: its wrapper, or syscall(2),
+ * whose stand-ins are bound then if they were not.
+ */
+function bind(loaded: Loaded): Libc {
+  const s: Symbols = [loaded.statx, loaded.open_tree, loaded.move_mount, loaded.mount_setattr]
+      .includes(null)
+    ? { ...fallbackSymbols(), ...loaded }
+    : loaded as Symbols; // the stand-ins are read only where a wrapper is null
   return {
     ...s,
     statx: s.statx ??
@@ -179,25 +205,50 @@ function bind(s: Symbols): Libc {
   };
 }
 
-let loaded: Symbols | undefined;
+let loaded: Loaded | undefined;
+let fallbacks: Pick<Symbols, Fallback> | undefined;
 let table: Libc | undefined;
 let errnoView: Int32Array | undefined;
 
-function load(call: string): Symbols {
-  assertSupportedArch();
-  let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+function dlopen<const S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+  call: string,
+): Deno.DynamicLibrary<S>["symbols"] {
   try {
-    lib = Deno.dlopen("libc.so.6", SYMBOLS);
+    return Deno.dlopen("libc.so.6", symbols).symbols;
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new PermissionError("--allow-ffi", `call ${call}`, { cause: error });
     }
     throw error;
   }
-  const location = lib.symbols.__errno_location();
+}
+
+function load(call: string): Loaded {
+  assertSupportedArch();
+  const symbols = dlopen(MAIN, call);
+  const location = symbols.__errno_location();
   if (location === null) throw new Error("Cannot locate errno: got NULL");
   errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location, 4));
-  return lib.symbols;
+  return symbols;
+}
+
+/**
+ * The `syscall(2)` stand-ins for the glibc wrappers of `statx`, `open_tree`,
+ * `move_mount` and `mount_setattr`, bound on the first call: at load with a
+ * glibc older than 2.36, else only when asked. A test that forces them asks
+ * at its module's load, so that no library is opened inside a test.
+ *
+ * @returns The four `syscall_*` symbols.
+ */
+export function fallbackSymbols(): Pick<Symbols, Fallback> {
+  return fallbacks ??= dlopen(
+    Object.fromEntries(FALLBACKS.map((name) => [name, SYMBOLS[name]])) as Pick<
+      typeof SYMBOLS,
+      Fallback
+    >,
+    "syscall",
+  );
 }
 
 /**
@@ -226,7 +277,8 @@ export function libc(call: string): Libc {
  */
 export function replaceSymbols(replace: (loaded: Symbols) => Symbols): Disposable {
   const previous = table;
-  table = bind(replace(loaded ??= load("replaceSymbols")));
+  loaded ??= load("replaceSymbols");
+  table = bind(replace({ ...fallbackSymbols(), ...loaded }));
   return {
     [Symbol.dispose](): void {
       table = previous;
@@ -251,4 +303,6 @@ if (
   ARCHES.includes(Deno.build.arch)
 ) {
   loaded = load("dlopen");
+  // A glibc older than 2.36 needs the stand-ins: bound now, at load, too.
+  table = bind(loaded);
 }

@@ -23,7 +23,7 @@ import {
   MS_UNBINDABLE,
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
-import { replaceSymbols, SYMBOLS, type Symbols } from "../ffi/libc.ts";
+import { fallbackSymbols, replaceSymbols, SYMBOLS, type Symbols } from "../ffi/libc.ts";
 import { stringifyMountFlags } from "../mod.ts";
 
 /** A libc call about to be made: the symbol, and its arguments as passed. */
@@ -125,6 +125,11 @@ export function faultingSymbols(loaded: Symbols, hook: FaultHook): Symbols {
   }
   return table as Symbols;
 }
+
+// replaceSymbols hands its replacements the syscall(2) stand-ins too: bound
+// here, at load, so that no test opens a library (the resource sanitizer).
+// A probe run without --allow-ffi binds nothing.
+if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") fallbackSymbols();
 
 let installed: Disposable | undefined;
 
