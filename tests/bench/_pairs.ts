@@ -106,6 +106,7 @@ const bare = Deno.dlopen("libc.so.6", {
     result: "i64",
   },
   getrusage: { parameters: ["i32", "buffer"], result: "i32" },
+  abs: { parameters: ["i32"], result: "i32" },
 }).symbols;
 
 const RUSAGE_CHILDREN = -1;
@@ -158,6 +159,44 @@ function loopedAsync(
   loop: (n: number) => Promise<void>,
 ): Side {
   return { name, fn: once, loop };
+}
+
+/**
+ * A context pair: `syscalls` in a plain loop, against the same loop with one
+ * `await null` after them: what one `await` costs after those syscalls on
+ * this machine, the least an async API adds to its synchronous baseline.
+ */
+function awaitPair(
+  operation: string,
+  name: string,
+  syscalls: () => void,
+  floor: Floor | undefined,
+  { n, batch, rounds }: Pick<Pair, "n" | "batch" | "rounds">,
+): Pair {
+  return {
+    operation,
+    library: loopedAsync(
+      `${name}, then await null`,
+      async () => {
+        syscalls();
+        await null;
+      },
+      async (count) => {
+        for (let i = 0; i < count; i++) {
+          syscalls();
+          await null;
+        }
+      },
+    ),
+    baseline: looped(name, (count) => {
+      for (let i = 0; i < count; i++) syscalls();
+    }),
+    floor,
+    targets: [],
+    n,
+    batch,
+    rounds,
+  };
 }
 
 /**
@@ -291,7 +330,8 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
           for (let i = 0; i < n; i++) bare.close(bare.open(cdir, O_PATH_CLOEXEC, 0));
         }),
         floor: openFloor,
-        targets: [{ kind: "ratio", max: 1.2 }],
+        // Issue 14 asks for 1.3×; issue 5 asked for 1.2×.
+        targets: [{ kind: "ratio", max: 1.3 }, { kind: "ratio", max: 1.2 }],
         n: 20000,
         batch: 500,
         rounds: 120,
@@ -322,6 +362,20 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
         batch: 500,
         rounds: 120,
       },
+      awaitPair(
+        "`open(O_PATH)` + close, then one `await`: what an `await` costs after a syscall here",
+        "open(O_PATH) + close",
+        () => bare.close(bare.open(cdir, O_PATH_CLOEXEC, 0)),
+        openFloor,
+        { n: 20000, batch: 500, rounds: 120 },
+      ),
+      awaitPair(
+        "an FFI call with no syscall (`abs`), then one `await`: an `await` alone",
+        "abs(1)",
+        () => bare.abs(1),
+        undefined,
+        { n: 20000, batch: 500, rounds: 120 },
+      ),
       {
         operation: "idmapped `mountFd` + close, warm cache",
         library: loopedAsync(
@@ -432,6 +486,13 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
         batch: 1000,
         rounds: 120,
       },
+      awaitPair(
+        "`fcntl(F_DUPFD_CLOEXEC)` + close, then one `await`: what an `await` costs after a syscall here",
+        "fcntl(F_DUPFD_CLOEXEC) + close",
+        () => bare.close(bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0)),
+        dupFloor,
+        { n: 50000, batch: 1000, rounds: 120 },
+      ),
       {
         operation: "cached `Handles.get` + close, 1,000 mappings cached vs 1",
         library: loopedAsync(
