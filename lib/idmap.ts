@@ -85,6 +85,18 @@ export function mappingKey(mapping: Mapping): string {
  * @param mapping Anything.
  * @returns The key, or `undefined` for an object not seen, changed since, or
  * not an object.
+ *
+ * @example Known until changed
+ * ```ts
+ * import { knownKey, mappingKey } from "./idmap.ts";
+ * const range = { containerID: 0, hostID: 1000, size: 1 };
+ * const mapping = { uidMappings: [range], gidMappings: [range] };
+ * knownKey(mapping); // undefined
+ * mappingKey(mapping); // "uid=0:1000:1;gid=0:1000:1"
+ * knownKey(mapping); // "uid=0:1000:1;gid=0:1000:1"
+ * range.size = 2;
+ * knownKey(mapping); // undefined
+ * ```
  */
 export function knownKey(mapping: unknown): string | undefined {
   const memo = memos.get(mapping as Mapping);
