@@ -21,7 +21,15 @@
  * Options: `--json` prints the rows as JSON instead of the table;
  * `--only=mountfd,userns,cli` runs some groups of pairs; `--rounds=N` runs N
  * rounds of every pair (a quick look; the defaults give stable medians);
- * `--check` exits 1 when a target is missed, and says which on stderr.
+ * `--check` exits 1 when a target is missed, and says which on stderr;
+ * `--processes=N` runs the whole bench in N fresh processes, one after
+ * another, and shows for each row the process whose figure is the median of
+ * the N, with the range the N gave.
+ *
+ * Why several processes: a warm row's ratio moves by up to 15% from one
+ * process to the next on one machine, more than between rows of one process,
+ * because each process compiles its loops anew (and where every syscall
+ * flushes the TLB, as under `pti=on`, where the compiled code lands counts).
  *
  * @module
  */
@@ -56,8 +64,14 @@ const options = parseArgs({
     check: { type: "boolean" },
     only: { type: "string" },
     rounds: { type: "string" },
+    processes: { type: "string" },
   },
 }).values;
+const processes = Number(options.processes ?? 1);
+if (!Number.isInteger(processes) || processes < 1) {
+  console.error(`medians: --processes: expected a positive integer, got ${options.processes}`);
+  Deno.exit(2);
+}
 const only = (options.only?.split(",") ?? [...GROUPS]) as Group[];
 for (const group of only) {
   if (!GROUPS.includes(group)) {
@@ -102,6 +116,15 @@ interface Row {
   cpu?: { library: number; baseline: number; floor?: number };
   targets: Checked[];
   overhead: boolean;
+  /**
+   * The figure its first target is on (the ratio to the baseline without
+   * one): what `--processes` takes the median of.
+   */
+  primary: number;
+  /** What `primary` is: a ratio, or a time or overhead in µs. */
+  primaryKind: "ratio" | "time" | "overhead";
+  /** With `--processes`: how many processes, and the least and most `primary`. */
+  spread?: { processes: number; min: number; max: number };
 }
 
 /** One batch: the mean time of an iteration, and the CPU time of the programs it ran. */
@@ -223,7 +246,57 @@ async function measure(pair: Pair): Promise<Row> {
       : undefined,
     targets: pair.targets.map((target) => check(target, lib, base, floor, floorMicros)),
     overhead: pair.targets.some((target) => target.kind === "overhead"),
+    primary: primary(pair.targets[0], lib, base, floorMicros),
+    primaryKind: pair.targets[0]?.kind === "time" || pair.targets[0]?.kind === "overhead"
+      ? pair.targets[0].kind
+      : "ratio",
   };
+}
+
+/** The figure `target` is checked on: a ratio, an overhead or a time. */
+function primary(target: Target | undefined, lib: number, base: number, floor?: number): number {
+  switch (target?.kind) {
+    case "floor":
+      return floor === undefined ? lib / base : lib / floor;
+    case "overhead":
+      return lib - base;
+    case "time":
+      return lib;
+    default:
+      return lib / base;
+  }
+}
+
+/**
+ * Runs the bench in `n` fresh processes, one after another, and keeps for
+ * each row the process whose figure is the median of the `n`.
+ */
+async function inProcesses(n: number): Promise<Row[]> {
+  const self = fileURLToPath(import.meta.url);
+  // Each process measures; this one checks the targets, on the medians.
+  const args = Deno.args.filter((arg) => !arg.startsWith("--processes") && arg !== "--check");
+  const runs: Row[][] = [];
+  for (let i = 0; i < n; i++) {
+    console.error(`medians: process ${i + 1} of ${n}`);
+    // A mount namespace of its own, inside this one (where it is root).
+    const { code, stdout } = await new Deno.Command("unshare", {
+      args: [
+        ...["--mount", "--propagation", "private", "--"],
+        ...[Deno.execPath(), "run", "--allow-all", self, ...args, "--json"],
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (code !== 0) throw new Error(`medians: process ${i + 1} of ${n} exited with ${code}`);
+    runs.push(JSON.parse(new TextDecoder().decode(stdout)).rows);
+  }
+  return runs[0].map((_, index) => {
+    const byFigure = runs.map((rows) => rows[index]).sort((a, b) => a.primary - b.primary);
+    return {
+      ...byFigure[(byFigure.length - 1) >> 1],
+      spread: { processes: n, min: byFigure[0].primary, max: byFigure.at(-1)!.primary },
+    };
+  });
 }
 
 function format(micros: number): string {
@@ -252,33 +325,35 @@ const startLoad = loadAverage();
 const started = new Date();
 const scratch = makeScratch();
 let floor: CFloor | undefined;
-const rows: Row[] = [];
-try {
-  floor = await startFloor(scratch.dir, IDS.floor);
-  if (floor.missing !== undefined) console.error(`medians: no C floor: ${floor.missing}`);
-  const makers: Record<Group, () => Bench | Promise<Bench>> = {
-    mountfd: () => mountFdBench(scratch, floor),
-    userns: () => usernsBench(floor),
-    cli: () => cliBench(scratch),
-  };
-  if (only.includes("cli") && !Deno.env.get(C_TOOL_VARIABLE)) {
-    console.error(
-      `medians: no C mount-idmapped: ${C_TOOL_VARIABLE} is not set; its column is skipped ` +
-        "(build brauner/mount-idmapped and name the binary there)",
-    );
-  }
-  for (const group of GROUPS.filter((group) => only.includes(group))) {
-    const bench = await makers[group]();
-    try {
-      for (const pair of bench.pairs) rows.push(await measure(pair));
-    } finally {
-      bench.close();
+const rows: Row[] = processes > 1 ? await inProcesses(processes) : [];
+if (processes === 1) {
+  try {
+    floor = await startFloor(scratch.dir, IDS.floor);
+    if (floor.missing !== undefined) console.error(`medians: no C floor: ${floor.missing}`);
+    const makers: Record<Group, () => Bench | Promise<Bench>> = {
+      mountfd: () => mountFdBench(scratch, floor),
+      userns: () => usernsBench(floor),
+      cli: () => cliBench(scratch),
+    };
+    if (only.includes("cli") && !Deno.env.get(C_TOOL_VARIABLE)) {
+      console.error(
+        `medians: no C mount-idmapped: ${C_TOOL_VARIABLE} is not set; its column is skipped ` +
+          "(build brauner/mount-idmapped and name the binary there)",
+      );
     }
+    for (const group of GROUPS.filter((group) => only.includes(group))) {
+      const bench = await makers[group]();
+      try {
+        for (const pair of bench.pairs) rows.push(await measure(pair));
+      } finally {
+        bench.close();
+      }
+    }
+  } finally {
+    await floor?.close();
   }
-} finally {
-  await floor?.close();
-  scratch.close();
 }
+scratch.close();
 
 if (options.json) {
   console.log(JSON.stringify({ machine: machine(), load: startLoad, rows }, null, 2));
@@ -309,6 +384,16 @@ if (options.json) {
     const vsFloor = row.floorMicros !== undefined
       ? relation(row.libraryMicros, row.floorMicros)
       : "";
+    if (row.spread !== undefined) {
+      const { processes, min, max } = row.spread;
+      const figure = (value: number) =>
+        row.primaryKind === "ratio"
+          ? relation(value, 1)
+          : row.primaryKind === "overhead"
+          ? signed(value)
+          : format(value);
+      vsBaseline += `; over ${processes} processes, ${figure(min)} to ${figure(max)}`;
+    }
     const targets = row.targets.map((target) => target.text).join("; ");
     const met = row.targets.map((target) =>
       target.met === undefined ? "not measured" : target.met ? "yes" : "**no**"
@@ -325,7 +410,13 @@ if (options.json) {
     "\nMedians of alternating batches; a row's ratios are measured in the same run. " +
       "Rows of programs show the median CPU time (user + system) of the programs too, " +
       "which the machine's load inflates less than their wall-clock time; targets are " +
-      "on wall-clock time. `deno run --allow-all tests/bench/medians.ts`",
+      "on wall-clock time." +
+      (processes > 1
+        ? ` Each row is the one of ${processes} fresh processes whose figure is their median.`
+        : "") +
+      ` \`deno run --allow-all tests/bench/medians.ts${
+        processes > 1 ? ` --processes=${processes}` : ""
+      }\``,
   );
 }
 
