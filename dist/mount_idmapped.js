@@ -101,14 +101,14 @@ var init_constants = __esm({
 });
 
 // ffi/errno.ts
-function errnoName(errno2) {
-  return NAMES.get(errno2) ?? `errno ${errno2}`;
+function errnoName(errno) {
+  return NAMES.get(errno) ?? `errno ${errno}`;
 }
-function errnoDescription(errno2) {
-  return DESCRIPTIONS.get(errno2) ?? `Unknown error ${errno2}`;
+function errnoDescription(errno) {
+  return DESCRIPTIONS.get(errno) ?? `Unknown error ${errno}`;
 }
 function errnoValue(name) {
-  for (const [errno2, known] of NAMES) if (known === name) return errno2;
+  for (const [errno, known] of NAMES) if (known === name) return errno;
   return void 0;
 }
 var TABLE, NAMES, DESCRIPTIONS;
@@ -773,9 +773,9 @@ var init_errno = __esm({
     ];
     NAMES = /* @__PURE__ */ new Map();
     DESCRIPTIONS = /* @__PURE__ */ new Map();
-    for (const [errno2, name, description] of TABLE) {
-      NAMES.set(errno2, name);
-      DESCRIPTIONS.set(errno2, description);
+    for (const [errno, name, description] of TABLE) {
+      NAMES.set(errno, name);
+      DESCRIPTIONS.set(errno, description);
     }
   }
 });
@@ -807,9 +807,9 @@ var init_mount_error = __esm({
        * @param options The errno, the paths involved and the reason.
        */
       constructor(op, options = {}) {
-        const { errno: errno2, source, target, userns, hint, cause } = options;
-        const code = errno2 === void 0 ? void 0 : errnoName(errno2);
-        let reason = options.detail ?? (errno2 === void 0 ? "failed" : errnoDescription(errno2));
+        const { errno, source, target, userns, hint, cause } = options;
+        const code = errno === void 0 ? void 0 : errnoName(errno);
+        let reason = options.detail ?? (errno === void 0 ? "failed" : errnoDescription(errno));
         if (code !== void 0) reason = `${code}: ${reason}`;
         if (hint) reason += ` ${hint}`;
         const where = [
@@ -823,7 +823,7 @@ var init_mount_error = __esm({
         this.name = "MountError";
         this.op = op;
         if (code !== void 0) this.code = code;
-        if (errno2 !== void 0) this.errno = errno2;
+        if (errno !== void 0) this.errno = errno;
         if (source !== void 0) this.source = source;
         if (target !== void 0) this.target = target;
         if (userns !== void 0) this.userns = userns;
@@ -981,9 +981,6 @@ function fallbackSymbols() {
 }
 function libc(call) {
   return table ??= bind(loaded ??= load(call));
-}
-function errno() {
-  return errnoView[0];
 }
 var SYMBOLS, FALLBACKS, MAIN, SYS_open_tree, SYS_move_mount, SYS_openat2, SYS_mount_setattr, SYS_statx, ARCHES, loaded, fallbacks, table, errnoView;
 var init_libc = __esm({
@@ -1268,6 +1265,7 @@ var init_libc = __esm({
       "x86_64",
       "aarch64"
     ];
+    errnoView = new Int32Array(1);
     if (Deno.permissions.querySync?.({
       name: "ffi"
     }).state === "granted" && ARCHES.includes(Deno.build.arch)) {
@@ -1278,9 +1276,8 @@ var init_libc = __esm({
 });
 
 // ffi/syscalls.ts
-function check(result, op, source, target) {
+function check(result, code, op, source, target) {
   if (result >= 0) return result;
-  const code = errno();
   throw new MountError(op, {
     errno: code,
     source,
@@ -1323,36 +1320,36 @@ function tempCString(value, what) {
 }
 function open(path, flags) {
   const cpath = tempCString(path, "path");
-  return check(libc("open").open(cpath, flags | O_CLOEXEC, 0), "open", path);
+  return check(libc("open").open(cpath, flags | O_CLOEXEC, 0), errnoView[0], "open", path);
 }
 function openAt(dirfd, path, flags, mode = 0) {
   const cpath = tempCString(path, "path");
-  return check(libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, mode), "open", path);
+  return check(libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, mode), errnoView[0], "open", path);
 }
 function openat2(dirfd, path, flags, resolve) {
   const cpath = tempCString(path, "path");
   howHalves[LOW] = flags | O_CLOEXEC;
   howHalves[4 + LOW] = resolve;
-  return check(libc("openat2").openat2(dirfd, cpath, howBytes, HOW_SIZE), "openat2", path);
+  return check(libc("openat2").openat2(dirfd, cpath, howBytes, HOW_SIZE), errnoView[0], "openat2", path);
 }
 function mkdirat(dirfd, path, mode) {
   const cpath = tempCString(path, "path");
-  check(libc("mkdirat").mkdirat(dirfd, cpath, mode), "mkdirat", void 0, path);
+  check(libc("mkdirat").mkdirat(dirfd, cpath, mode), errnoView[0], "mkdirat", void 0, path);
 }
 function close(fd) {
-  return libc("close").close(fd) < 0 ? errno() : 0;
+  return libc("close").close(fd) < 0 ? errnoView[0] : 0;
 }
 function dupCloexec(fd) {
   const op = "fcntl(F_DUPFD_CLOEXEC)";
-  return check(libc(op).fcntl(fd, F_DUPFD_CLOEXEC, 0), op);
+  return check(libc(op).fcntl(fd, F_DUPFD_CLOEXEC, 0), errnoView[0], op);
 }
 function namespaceType(fd, path) {
   const op = "ioctl(NS_GET_NSTYPE)";
-  return check(libc(op).ioctl(fd, NS_GET_NSTYPE_REQUEST), op, path);
+  return check(libc(op).ioctl(fd, NS_GET_NSTYPE_REQUEST), errnoView[0], op, path);
 }
 function writeOnce(path, text, dirfd = AT_FDCWD) {
   const cpath = tempCString(path, "path");
-  const fd = check(libc("openat").openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0), "open", void 0, path);
+  const fd = check(libc("openat").openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0), errnoView[0], "open", void 0, path);
   try {
     writeText(fd, text, path);
   } finally {
@@ -1361,7 +1358,7 @@ function writeOnce(path, text, dirfd = AT_FDCWD) {
 }
 function writeText(fd, text, path) {
   const bytes = encoder.encode(text);
-  const n = check(Number(libc("write").write(fd, bytes, BigInt(bytes.length))), "write", void 0, path);
+  const n = check(Number(libc("write").write(fd, bytes, BigInt(bytes.length))), errnoView[0], "write", void 0, path);
   if (n !== bytes.length) {
     throw new MountError("write", {
       target: path,
@@ -1376,7 +1373,7 @@ function readText(path) {
     let text = "";
     for (; ; ) {
       const chunk = new Uint8Array(4096);
-      const n = check(Number(lib.read(fd, chunk, BigInt(chunk.length))), "read", path);
+      const n = check(Number(lib.read(fd, chunk, BigInt(chunk.length))), errnoView[0], "read", path);
       if (n === 0) return text + decoder.decode();
       text += decoder.decode(chunk.subarray(0, n), {
         stream: true
@@ -1388,24 +1385,24 @@ function readText(path) {
 }
 function umount2(target, flags) {
   const ctarget = cString(target, "unmount target");
-  check(libc("umount2").umount2(ctarget, flags), "umount2", void 0, target);
+  check(libc("umount2").umount2(ctarget, flags), errnoView[0], "umount2", void 0, target);
 }
 function chdir(path) {
   const cpath = cString(path, "path");
-  check(libc("chdir").chdir(cpath), "chdir", void 0, path);
+  check(libc("chdir").chdir(cpath), errnoView[0], "chdir", void 0, path);
 }
 function fchdir(fd, path) {
-  check(libc("fchdir").fchdir(fd), "fchdir", void 0, path);
+  check(libc("fchdir").fchdir(fd), errnoView[0], "fchdir", void 0, path);
 }
 function readlinkAt(dirfd, path) {
   const cpath = cString(path, "path");
   const buffer = new Uint8Array(4096);
   const size = BigInt(buffer.length);
-  const n = check(Number(libc("readlinkat").readlinkat(dirfd, cpath, buffer, size)), "readlinkat", path);
+  const n = check(Number(libc("readlinkat").readlinkat(dirfd, cpath, buffer, size)), errnoView[0], "readlinkat", path);
   return decoder.decode(buffer.subarray(0, n));
 }
 function fstatfs(fd, names) {
-  check(libc("fstatfs").fstatfs(fd, statfsBytes), "fstatfs", names.source, names.target);
+  check(libc("fstatfs").fstatfs(fd, statfsBytes), errnoView[0], "fstatfs", names.source, names.target);
   return statfsWords;
 }
 function fstatfsFlags(fd, names = {}) {
@@ -1416,7 +1413,7 @@ function fstatfsType(fd, names = {}) {
 }
 function fileInfo(fd, path = "", flags = AT_EMPTY_PATH) {
   const cpath = tempCString(path, "path");
-  check(libc("statx").statx(fd, cpath, flags, STATX_WANTED, statxBytes), "statx", path || void 0);
+  check(libc("statx").statx(fd, cpath, flags, STATX_WANTED, statxBytes), errnoView[0], "statx", path || void 0);
   const mode = statxShorts[14];
   const mountId = statxWords[0] & STATX_MNT_ID ? statxWords[36 + LOW] + statxWords[37 - LOW] * 2 ** 32 : -1;
   return {
@@ -1427,12 +1424,12 @@ function fileInfo(fd, path = "", flags = AT_EMPTY_PATH) {
 function openTree(dirfd, path, flags) {
   const op = flags & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
   const cpath = tempCString(path, "path");
-  return check(libc("open_tree").open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC), op, path);
+  return check(libc("open_tree").open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC), errnoView[0], op, path);
 }
 function moveMount(fromDirfd, fromPath, toDirfd, toPath, flags, names = {}) {
   const cfrom = cString(fromPath, "source path");
   const cto = cString(toPath, "target path");
-  check(libc("move_mount").move_mount(fromDirfd, cfrom, toDirfd, cto, flags), "move_mount", names.source ?? (fromPath || void 0), names.target ?? toPath);
+  check(libc("move_mount").move_mount(fromDirfd, cfrom, toDirfd, cto, flags), errnoView[0], "move_mount", names.source ?? (fromPath || void 0), names.target ?? toPath);
 }
 function mountSetattr(dirfd, path, flags, attr, names = {}) {
   const op = names.op ?? (attr.attrSet & MOUNT_ATTR_IDMAP ? "mount_setattr(MOUNT_ATTR_IDMAP)" : "mount_setattr");
@@ -1441,7 +1438,7 @@ function mountSetattr(dirfd, path, flags, attr, names = {}) {
   attrHalves[2 + LOW] = attr.attrClr ?? 0;
   attrHalves[4 + LOW] = attr.propagation ?? 0;
   attrHalves[6 + LOW] = attr.usernsFd ?? 0;
-  check(libc("mount_setattr").mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE), op, names.source ?? (path || void 0), names.target);
+  check(libc("mount_setattr").mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE), errnoView[0], op, names.source ?? (path || void 0), names.target);
 }
 var encoder, decoder, NS_GET_NSTYPE_REQUEST, LOW, SCRATCH, EMPTY, scratchPath, howHalves, howBytes, HOW_SIZE, statfsWords, statfsBytes, statxWords, statxShorts, statxBytes, STATX_WANTED, attrHalves, attrBytes, ATTR_SIZE;
 var init_syscalls = __esm({

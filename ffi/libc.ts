@@ -208,7 +208,13 @@ function bind(loaded: Loaded): Libc {
 let loaded: Loaded | undefined;
 let fallbacks: Pick<Symbols, Fallback> | undefined;
 let table: Libc | undefined;
-let errnoView: Int32Array | undefined;
+/**
+ * The errno of the calling thread: a view over `__errno_location()`, set
+ * when libc is loaded. Read `errnoView[0]` inline, right after the call, in
+ * the same expression or statement: not through a function, whose entry may
+ * handle V8 interrupts (a GC among them) that can change errno.
+ */
+export let errnoView: Int32Array = new Int32Array(1);
 
 function dlopen<const S extends Deno.ForeignLibraryInterface>(
   symbols: S,
@@ -284,17 +290,6 @@ export function replaceSymbols(replace: (loaded: Symbols) => Symbols): Disposabl
       table = previous;
     },
   };
-}
-
-/**
- * The errno of the calling thread, read through a view over
- * `__errno_location()`. Read it right after the failing call, before
- * anything allocates.
- *
- * @returns The current errno.
- */
-export function errno(): number {
-  return errnoView![0];
 }
 
 // On another architecture, the first call throws, not the import.

@@ -25,7 +25,7 @@ import {
   STATX_MODE,
   STATX_TYPE,
 } from "./constants.ts";
-import { errno, libc } from "./libc.ts";
+import { errnoView, libc } from "./libc.ts";
 import { MountError } from "./mount_error.ts";
 
 const encoder = new TextEncoder();
@@ -36,19 +36,27 @@ const LOW = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 
 /**
  * The one check after every call: returns `result`, or, for a negative one,
- * reads errno before anything else runs (nothing allocates between the call
- * and the read: the arguments are values that exist already) and throws.
+ * throws with `code`, the errno its caller read at once after the call, in
+ * its argument list: `check(call(...), errnoView[0], ...)`. No function may
+ * run between the two, this one included: a function's entry may handle V8
+ * interrupts, a GC among them, which can change errno.
  *
  * @param result What the call returned: -1 with errno set on failure.
+ * @param code errno, read right after the call.
  * @param op The operation, for the error.
  * @param source The source path, for the error.
  * @param target The target path, for the error.
  * @returns `result`, when it is not negative.
  * @throws {MountError} With `op` and the errno, when `result` is negative.
  */
-function check(result: number, op: string, source?: string, target?: string): number {
+function check(
+  result: number,
+  code: number,
+  op: string,
+  source?: string,
+  target?: string,
+): number {
   if (result >= 0) return result;
-  const code = errno();
   throw new MountError(op, { errno: code, source, target });
 }
 
@@ -151,7 +159,7 @@ export interface PathNames {
  */
 export function open(path: string, flags: number): number {
   const cpath = tempCString(path, "path");
-  return check(libc("open").open(cpath, flags | O_CLOEXEC, 0), "open", path);
+  return check(libc("open").open(cpath, flags | O_CLOEXEC, 0), errnoView[0], "open", path);
 }
 
 /**
@@ -166,7 +174,12 @@ export function open(path: string, flags: number): number {
  */
 export function openAt(dirfd: number, path: string, flags: number, mode: number = 0): number {
   const cpath = tempCString(path, "path");
-  return check(libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, mode), "open", path);
+  return check(
+    libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, mode),
+    errnoView[0],
+    "open",
+    path,
+  );
 }
 
 // One struct open_how { u64 flags; u64 mode; u64 resolve; }, reused and
@@ -193,7 +206,12 @@ export function openat2(dirfd: number, path: string, flags: number, resolve: num
   const cpath = tempCString(path, "path");
   howHalves[LOW] = flags | O_CLOEXEC;
   howHalves[4 + LOW] = resolve;
-  return check(libc("openat2").openat2(dirfd, cpath, howBytes, HOW_SIZE), "openat2", path);
+  return check(
+    libc("openat2").openat2(dirfd, cpath, howBytes, HOW_SIZE),
+    errnoView[0],
+    "openat2",
+    path,
+  );
 }
 
 /**
@@ -207,7 +225,7 @@ export function openat2(dirfd: number, path: string, flags: number, resolve: num
  */
 export function mkdirat(dirfd: number, path: string, mode: number): void {
   const cpath = tempCString(path, "path");
-  check(libc("mkdirat").mkdirat(dirfd, cpath, mode), "mkdirat", undefined, path);
+  check(libc("mkdirat").mkdirat(dirfd, cpath, mode), errnoView[0], "mkdirat", undefined, path);
 }
 
 /**
@@ -217,7 +235,7 @@ export function mkdirat(dirfd: number, path: string, mode: number): void {
  * @returns 0, or the errno of a failed close (EBADF for a stale fd).
  */
 export function close(fd: number): number {
-  return libc("close").close(fd) < 0 ? errno() : 0;
+  return libc("close").close(fd) < 0 ? errnoView[0] : 0;
 }
 
 /**
@@ -229,7 +247,7 @@ export function close(fd: number): number {
  */
 export function dupCloexec(fd: number): number {
   const op = "fcntl(F_DUPFD_CLOEXEC)";
-  return check(libc(op).fcntl(fd, F_DUPFD_CLOEXEC, 0), op);
+  return check(libc(op).fcntl(fd, F_DUPFD_CLOEXEC, 0), errnoView[0], op);
 }
 
 /**
@@ -243,7 +261,7 @@ export function dupCloexec(fd: number): number {
  */
 export function namespaceType(fd: number, path: string): number {
   const op = "ioctl(NS_GET_NSTYPE)";
-  return check(libc(op).ioctl(fd, NS_GET_NSTYPE_REQUEST), op, path);
+  return check(libc(op).ioctl(fd, NS_GET_NSTYPE_REQUEST), errnoView[0], op, path);
 }
 
 /**
@@ -260,6 +278,7 @@ export function writeOnce(path: string, text: string, dirfd: number = AT_FDCWD):
   const cpath = tempCString(path, "path");
   const fd = check(
     libc("openat").openat(dirfd, cpath, O_WRONLY | O_CLOEXEC, 0),
+    errnoView[0],
     "open",
     undefined,
     path,
@@ -285,6 +304,7 @@ export function writeText(fd: number, text: string, path: string): void {
   const bytes = encoder.encode(text);
   const n = check(
     Number(libc("write").write(fd, bytes, BigInt(bytes.length))),
+    errnoView[0],
     "write",
     undefined,
     path,
@@ -313,7 +333,12 @@ export function readText(path: string): string {
     let text = "";
     for (;;) {
       const chunk = new Uint8Array(4096);
-      const n = check(Number(lib.read(fd, chunk, BigInt(chunk.length))), "read", path);
+      const n = check(
+        Number(lib.read(fd, chunk, BigInt(chunk.length))),
+        errnoView[0],
+        "read",
+        path,
+      );
       if (n === 0) return text + decoder.decode();
       text += decoder.decode(chunk.subarray(0, n), { stream: true });
     }
@@ -357,6 +382,7 @@ export function mount(
   const cdata = data === null ? null : cString(data, "mount data");
   check(
     libc("mount").mount(csource, ctarget, ctype, BigInt(flags >>> 0), cdata),
+    errnoView[0],
     names.op ?? "mount",
     names.source ?? source ?? undefined,
     names.target ?? target,
@@ -372,7 +398,7 @@ export function mount(
  */
 export function umount2(target: string, flags: number): void {
   const ctarget = cString(target, "unmount target");
-  check(libc("umount2").umount2(ctarget, flags), "umount2", undefined, target);
+  check(libc("umount2").umount2(ctarget, flags), errnoView[0], "umount2", undefined, target);
 }
 
 /**
@@ -384,7 +410,7 @@ export function umount2(target: string, flags: number): void {
  */
 export function unshare(flags: number): void {
   const op = flags === CLONE_FS ? "unshare(CLONE_FS)" : "unshare";
-  check(libc(op).unshare(flags), op);
+  check(libc(op).unshare(flags), errnoView[0], op);
 }
 
 /**
@@ -399,7 +425,7 @@ export function unshare(flags: number): void {
  */
 export function setns(fd: number, nstype: number, path: string): void {
   const op = nstype === CLONE_NEWNS ? "setns(CLONE_NEWNS)" : "setns";
-  check(libc(op).setns(fd, nstype), op, undefined, path);
+  check(libc(op).setns(fd, nstype), errnoView[0], op, undefined, path);
 }
 
 /**
@@ -410,7 +436,7 @@ export function setns(fd: number, nstype: number, path: string): void {
  */
 export function chdir(path: string): void {
   const cpath = cString(path, "path");
-  check(libc("chdir").chdir(cpath), "chdir", undefined, path);
+  check(libc("chdir").chdir(cpath), errnoView[0], "chdir", undefined, path);
 }
 
 /**
@@ -422,7 +448,7 @@ export function chdir(path: string): void {
  * @throws {MountError} With op `"fchdir"`.
  */
 export function fchdir(fd: number, path?: string): void {
-  check(libc("fchdir").fchdir(fd), "fchdir", undefined, path);
+  check(libc("fchdir").fchdir(fd), errnoView[0], "fchdir", undefined, path);
 }
 
 /**
@@ -440,6 +466,7 @@ export function readlinkAt(dirfd: number, path: string): string {
   const size = BigInt(buffer.length);
   const n = check(
     Number(libc("readlinkat").readlinkat(dirfd, cpath, buffer, size)),
+    errnoView[0],
     "readlinkat",
     path,
   );
@@ -453,7 +480,13 @@ const statfsBytes = new Uint8Array(statfsWords.buffer);
 
 /** fstatfs(2) into `statfsWords`. */
 function fstatfs(fd: number, names: PathNames): BigUint64Array {
-  check(libc("fstatfs").fstatfs(fd, statfsBytes), "fstatfs", names.source, names.target);
+  check(
+    libc("fstatfs").fstatfs(fd, statfsBytes),
+    errnoView[0],
+    "fstatfs",
+    names.source,
+    names.target,
+  );
   return statfsWords;
 }
 
@@ -512,6 +545,7 @@ export function fileInfo(fd: number, path: string = "", flags: number = AT_EMPTY
   const cpath = tempCString(path, "path");
   check(
     libc("statx").statx(fd, cpath, flags, STATX_WANTED, statxBytes),
+    errnoView[0],
     "statx",
     path || undefined,
   );
@@ -535,7 +569,12 @@ export function fileInfo(fd: number, path: string = "", flags: number = AT_EMPTY
 export function openTree(dirfd: number, path: string, flags: number): number {
   const op = flags & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
   const cpath = tempCString(path, "path");
-  return check(libc("open_tree").open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC), op, path);
+  return check(
+    libc("open_tree").open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC),
+    errnoView[0],
+    op,
+    path,
+  );
 }
 
 /**
@@ -561,6 +600,7 @@ export function moveMount(
   const cto = cString(toPath, "target path");
   check(
     libc("move_mount").move_mount(fromDirfd, cfrom, toDirfd, cto, flags),
+    errnoView[0],
     "move_mount",
     names.source ?? (fromPath || undefined),
     names.target ?? toPath,
@@ -613,6 +653,7 @@ export function mountSetattr(
   attrHalves[6 + LOW] = attr.usernsFd ?? 0;
   check(
     libc("mount_setattr").mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE),
+    errnoView[0],
     op,
     names.source ?? (path || undefined),
     names.target,
