@@ -1893,6 +1893,12 @@ function assertMountAttrs(m, field) {
     throw new TypeError(`Invalid ${field}.recAttr.propagation: expected 0 or one of MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, got ${describe(attr.propagation)}`);
   }
 }
+function isBareBind(mount) {
+  if (typeof mount !== "object" || mount === null) return false;
+  const { source, destination, flags } = mount;
+  const m = mount;
+  return (flags === MS_BIND || flags === BIND_REC) && typeof source === "string" && typeof destination === "string" && m.idMapping == null && m.clearedFlags === void 0 && m.propagationFlags === void 0 && m.recAttr === void 0 && !source.includes("\0") && !destination.includes("\0");
+}
 function assertBind(mount, op = "mountFd") {
   if (isBind(mount)) return;
   throw new MountError(op, {
@@ -1991,7 +1997,7 @@ function resolveIDMapping(idMapping, context) {
   if (context.gidMappings !== void 0) resolved.gidMappings = context.gidMappings;
   return resolved;
 }
-var MAX_ID_MAP_ENTRIES, MAX_MAP_TEXT, MAX_LINE, ID_LIMIT;
+var MAX_ID_MAP_ENTRIES, MAX_MAP_TEXT, MAX_LINE, ID_LIMIT, BIND_REC;
 var init_check = __esm({
   "lib/check.ts"() {
     init_mount_error();
@@ -2004,6 +2010,7 @@ var init_check = __esm({
     MAX_MAP_TEXT = 4095;
     MAX_LINE = 33;
     ID_LIMIT = 2 ** 32;
+    BIND_REC = MS_BIND | MS_REC;
   }
 });
 
@@ -3495,6 +3502,10 @@ __export(mount_fd_exports, {
 });
 function mountFd(mount, options) {
   try {
+    if (isBareBind(mount)) {
+      options?.signal?.throwIfAborted();
+      return Promise.resolve(new MountSource("plain-open", open(mount.source, O_PATH), mount));
+    }
     assertMount(mount);
     options?.signal?.throwIfAborted();
     assertBindMount(mount);

@@ -10,7 +10,7 @@ import { MountError } from "../ffi/mount_error.ts";
 import { assertPath } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
 import { PROPAGATION_TYPES } from "./flags.ts";
-import { MS_REC, MS_SILENT } from "../ffi/constants.ts";
+import { MS_BIND, MS_REC, MS_SILENT } from "../ffi/constants.ts";
 import { type IDMap, isBind, type Mapping, type Mount, type MountIDMapping } from "./mount.ts";
 import type { SpecContext } from "./spec.ts";
 
@@ -128,6 +128,38 @@ function assertMountAttrs(m: Record<string, unknown>, field: string): void {
         `MS_PRIVATE or MS_UNBINDABLE, got ${describe(attr.propagation)}`,
     );
   }
+}
+
+const BIND_REC = MS_BIND | MS_REC;
+
+/**
+ * Whether a mount is a bare bind with nothing more to check: `flags`
+ * exactly `MS_BIND` or `MS_BIND | MS_REC`, string paths with no NUL byte,
+ * and no id mapping, cleared flags, propagation or `recAttr`. Every mount it
+ * accepts, {@linkcode assertMount} accepts too, and `mountFd` makes an
+ * `O_PATH` source of it; a mount it refuses is checked in full. It is the
+ * hot path's one check: one function, no calls (a test holds it to the
+ * full checks).
+ *
+ * @param mount Anything.
+ * @returns `true` for such a bare bind.
+ *
+ * @example The common case, and one that needs the full checks
+ * ```ts
+ * import { isBareBind } from "./check.ts";
+ * import { MS_BIND, MS_RDONLY } from "../ffi/constants.ts";
+ * isBareBind({ source: "/srv", destination: "/mnt", flags: MS_BIND }); // true
+ * isBareBind({ source: "/srv", destination: "/mnt", flags: MS_BIND | MS_RDONLY }); // false
+ * ```
+ */
+export function isBareBind(mount: unknown): mount is Mount {
+  if (typeof mount !== "object" || mount === null) return false;
+  const { source, destination, flags } = mount as Record<string, unknown>;
+  const m = mount as Mount;
+  return (flags === MS_BIND || flags === BIND_REC) &&
+    typeof source === "string" && typeof destination === "string" &&
+    m.idMapping == null && m.clearedFlags === undefined && m.propagationFlags === undefined &&
+    m.recAttr === undefined && !source.includes("\0") && !destination.includes("\0");
 }
 
 /**

@@ -21,7 +21,7 @@ import { MountError } from "../ffi/mount_error.ts";
 import { libc } from "../ffi/libc.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
 import { fstatfsFlags, mountSetattr, open, openTree, type PathNames } from "../ffi/syscalls.ts";
-import { assertBind, assertMount } from "./check.ts";
+import { assertBind, assertMount, isBareBind } from "./check.ts";
 import { OwnedFd } from "./fd.ts";
 import { explainSourceError } from "./hints.ts";
 import {
@@ -178,6 +178,11 @@ export function mountFd(
   options?: MountFdOptions,
 ): Promise<MountSource> {
   try {
+    if (isBareBind(mount)) {
+      // The hot path: all its checks in one call, then one open(O_PATH).
+      options?.signal?.throwIfAborted();
+      return Promise.resolve(new MountSource("plain-open", open(mount.source, O_PATH), mount));
+    }
     assertMount(mount);
     options?.signal?.throwIfAborted();
     assertBindMount(mount);

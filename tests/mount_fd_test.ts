@@ -7,8 +7,13 @@ import {
   mountFd,
   type MountIDMapping,
   MS_BIND,
+  MS_PRIVATE,
+  MS_RDONLY,
   MS_REC,
+  MS_SILENT,
 } from "../mod.ts";
+import { assertMount, isBareBind } from "../lib/check.ts";
+import { assertBindMount, needsTree } from "../lib/mount_fd.ts";
 import { attachAt, buildTree, mountTest, ranges } from "./_mounts.ts";
 import { countOps } from "./_process.ts";
 import { MODE, OVERFLOW_ID } from "./_env.ts";
@@ -26,6 +31,41 @@ const FILES = ["foo.txt", "bar.txt", "baz.txt"];
 function bind(source: string, idMapping?: MountIDMapping, flags = MS_BIND): Mount {
   return { source, destination: "/mnt", flags, idMapping };
 }
+
+Deno.test("isBareBind() takes only mounts the full checks make a plain source of", () => {
+  const base = { source: "/srv", destination: "/mnt", flags: MS_BIND };
+  const cases: [string, unknown][] = [
+    ["MS_BIND", base],
+    ["MS_BIND | MS_REC", { ...base, flags: MS_BIND | MS_REC }],
+    ["idMapping: null", { ...base, idMapping: null }],
+    ["MS_BIND | MS_RDONLY", { ...base, flags: MS_BIND | MS_RDONLY }],
+    ["MS_BIND | MS_SILENT", { ...base, flags: MS_BIND | MS_SILENT }],
+    ["no MS_BIND", { ...base, flags: 0 }],
+    ["fractional flags", { ...base, flags: MS_BIND + 0.5 }],
+    ["flags as a string", { ...base, flags: String(MS_BIND) }],
+    ["a NUL byte in source", { ...base, source: "/srv\0/x" }],
+    ["a NUL byte in destination", { ...base, destination: "/mnt\0/x" }],
+    ["source not a string", { ...base, source: 42 }],
+    ["no destination", { source: "/srv", flags: MS_BIND }],
+    ["an id mapping", { ...base, idMapping: { usernsPath: "/proc/1/ns/user" } }],
+    ["clearedFlags: 0", { ...base, clearedFlags: 0 }],
+    ["propagationFlags", { ...base, propagationFlags: [MS_PRIVATE] }],
+    ["recAttr", { ...base, recAttr: { attrSet: 0, attrClr: 0, propagation: 0 } }],
+    ["null", null],
+    ["a string", "/srv"],
+  ];
+  const accepted: string[] = [];
+  for (const [name, mount] of cases) {
+    if (!isBareBind(mount)) continue;
+    accepted.push(name);
+    assert.doesNotThrow(() => {
+      assertMount(mount);
+      assertBindMount(mount);
+    }, name);
+    assert.equal(needsTree(mount), false, name);
+  }
+  assert.deepEqual(accepted, ["MS_BIND", "MS_BIND | MS_REC", "idMapping: null"]);
+});
 
 mountTest("a plain bind gives an O_PATH, close-on-exec fd", async (fx) => {
   buildTree(fx);
