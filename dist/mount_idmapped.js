@@ -3295,8 +3295,8 @@ var init_userns = __esm({
        * `--allow-ffi`, naming the flag, before anything runs.
        * @throws The signal's reason, once aborted.
        */
-      get(mapping, options = {}) {
-        const { signal } = options;
+      get(mapping, options) {
+        const signal = options?.signal;
         try {
           signal?.throwIfAborted();
           const key = knownKey(mapping) ?? mappingKey(checkMapping(mapping, "mapping"));

@@ -223,8 +223,8 @@ export class Handles {
    * `--allow-ffi`, naming the flag, before anything runs.
    * @throws The signal's reason, once aborted.
    */
-  get(mapping: Mapping, options: GetOptions = {}): Promise<OwnedFd> {
-    const { signal } = options;
+  get(mapping: Mapping, options?: GetOptions): Promise<OwnedFd> {
+    const signal = options?.signal;
     try {
       signal?.throwIfAborted();
       // A mapping seen before and not changed since was checked then.
