@@ -2352,6 +2352,7 @@ var init_spawn = __esm({
       /** What it is for, said in a permission error: `"which ..."`. */
       purpose;
       #path;
+      #granted = false;
       /**
        * Names a program; finds it now if `--allow-ffi` is granted.
        *
@@ -2374,7 +2375,7 @@ var init_spawn = __esm({
       }
       /**
        * Checks, without running anything, that Deno lets this process spawn it.
-       * One permission query when it is granted.
+       * One permission query when it is granted, and none once it was.
        *
        * @throws {PermissionError} Naming the flag: `--allow-run=NAME` when no
        * copy of it is granted; `--allow-run=PATH` when the one granted is another
@@ -2382,12 +2383,19 @@ var init_spawn = __esm({
        * Without `--allow-ffi` if the program was not found yet.
        */
       checkPermission() {
-        if (this.#path !== void 0 && granted(this.#path)) return;
+        if (this.#granted) return;
+        if (this.#path !== void 0 && granted(this.#path)) {
+          this.#granted = true;
+          return;
+        }
         const { name } = this;
         const missing = () => new PermissionError(`--allow-run=${name}`, `spawn ${name}, ${this.purpose}`);
         if (!granted(name) && !SYSTEM_DIRS.some((dir) => granted(`${dir}/${name}`))) throw missing();
         const path = this.path;
-        if (granted(path)) return;
+        if (granted(path)) {
+          this.#granted = true;
+          return;
+        }
         if (path === name) throw missing();
         throw new PermissionError(`--allow-run=${path}`, `spawn ${path}, ${this.purpose} (--allow-run=${name} allows another ${name}, found first in PATH)`);
       }

@@ -92,6 +92,27 @@ Deno.test("--allow-ffi --allow-run=unshare runs the unshare of the system direct
   });
 });
 
+Deno.test("a granted permission is queried once, not before every spawn", () => {
+  const program = new Program("cat", "a test");
+  const permissions = Deno.permissions;
+  const real = permissions.querySync;
+  let queries = 0;
+  permissions.querySync = (descriptor) => {
+    queries++;
+    return real.call(permissions, descriptor);
+  };
+  try {
+    program.checkPermission();
+    const first = queries;
+    program.checkPermission();
+    program.checkPermission();
+    assert.ok(first >= 1, "the first check queries");
+    assert.equal(queries, first, "the next ones do not");
+  } finally {
+    permissions.querySync = real;
+  }
+});
+
 Deno.test("a missing permission is found before anything is spawned", async () => {
   assert.deepEqual(await probe(["--allow-ffi"]), {
     name: "NotCapable",
