@@ -138,8 +138,8 @@ const BIND_REC = MS_BIND | MS_REC;
  * and no id mapping, cleared flags, propagation or `recAttr`. Every mount it
  * accepts, {@linkcode assertMount} accepts too, and `mountFd` makes an
  * `O_PATH` source of it; a mount it refuses is checked in full. It is the
- * hot path's one check: one function, no calls (a test holds it to the
- * full checks).
+ * hot path's one check: one function that calls none of ours (a test holds
+ * it to the full checks).
  *
  * @param mount Anything.
  * @returns `true` for such a bare bind.
