@@ -935,12 +935,7 @@ function assertSupportedArch(arch = Deno.build.arch) {
   }
 }
 function bind(loaded2) {
-  const s = [
-    loaded2.statx,
-    loaded2.open_tree,
-    loaded2.move_mount,
-    loaded2.mount_setattr
-  ].includes(null) ? {
+  const s = BOUND.some((name) => loaded2[name] === null) ? {
     ...fallbackSymbols(),
     ...loaded2
   } : loaded2;
@@ -982,7 +977,7 @@ function fallbackSymbols() {
 function libc(call) {
   return table ??= bind(loaded ??= load(call));
 }
-var SYMBOLS, FALLBACKS, MAIN, SYS_open_tree, SYS_move_mount, SYS_openat2, SYS_mount_setattr, SYS_statx, ARCHES, loaded, fallbacks, table, errnoView;
+var SYMBOLS, BOUND, FALLBACKS, MAIN, SYS_open_tree, SYS_move_mount, SYS_openat2, SYS_mount_setattr, SYS_statx, ARCHES, loaded, fallbacks, table, errnoView;
 var init_libc = __esm({
   "ffi/libc.ts"() {
     init_permission_error();
@@ -1249,12 +1244,13 @@ var init_libc = __esm({
         result: "i64"
       }
     };
-    FALLBACKS = [
-      "syscall_statx",
-      "syscall_open_tree",
-      "syscall_move_mount",
-      "syscall_mount_setattr"
+    BOUND = [
+      "statx",
+      "open_tree",
+      "move_mount",
+      "mount_setattr"
     ];
+    FALLBACKS = BOUND.map((name) => `syscall_${name}`);
     MAIN = Object.fromEntries(Object.entries(SYMBOLS).filter(([name]) => !FALLBACKS.includes(name)));
     SYS_open_tree = 428n;
     SYS_move_mount = 429n;

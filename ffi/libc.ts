@@ -114,16 +114,13 @@ export const SYMBOLS = {
 /** The symbols as `Deno.dlopen` loads them: the optional ones may be `null`. */
 export type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-type Bound = "statx" | "open_tree" | "move_mount" | "mount_setattr";
+/** The calls a glibc older than 2.36 does not wrap. */
+const BOUND = ["statx", "open_tree", "move_mount", "mount_setattr"] as const;
+type Bound = typeof BOUND[number];
 
-/** The `syscall(2)` entries that stand in for a glibc wrapper older than 2.36. */
+/** The `syscall(2)` entries that stand in for them. */
 type Fallback = `syscall_${Bound}`;
-const FALLBACKS: readonly Fallback[] = [
-  "syscall_statx",
-  "syscall_open_tree",
-  "syscall_move_mount",
-  "syscall_mount_setattr",
-];
+const FALLBACKS: readonly Fallback[] = BOUND.map((name) => `syscall_${name}` as const);
 
 /**
  * The symbols bound at load: all but the stand-ins, which a glibc with its
@@ -183,8 +180,7 @@ export function assertSupportedArch(arch: string = Deno.build.arch): void {
  * whose stand-ins are bound then if they were not.
  */
 function bind(loaded: Loaded): Libc {
-  const s: Symbols = [loaded.statx, loaded.open_tree, loaded.move_mount, loaded.mount_setattr]
-      .includes(null)
+  const s: Symbols = BOUND.some((name) => loaded[name] === null)
     ? { ...fallbackSymbols(), ...loaded }
     : loaded as Symbols; // the stand-ins are read only where a wrapper is null
   return {
