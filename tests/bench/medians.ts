@@ -251,24 +251,26 @@ async function measure(pair: Pair): Promise<Row> {
       : undefined,
     targets: pair.targets.map((target) => check(target, lib, base, floor, floorMicros)),
     overhead: pair.targets.some((target) => target.kind === "overhead"),
-    primary: primary(pair.targets[0], lib, base, floorMicros),
-    primaryKind: pair.targets[0]?.kind === "time" || pair.targets[0]?.kind === "overhead"
-      ? pair.targets[0].kind
-      : "ratio",
+    ...primary(pair.targets[0], lib, base, floorMicros),
   };
 }
 
-/** The figure `target` is checked on: a ratio, an overhead or a time. */
-function primary(target: Target | undefined, lib: number, base: number, floor?: number): number {
+/** The figure `target` is checked on, and what it is: a ratio, an overhead or a time. */
+function primary(
+  target: Target | undefined,
+  lib: number,
+  base: number,
+  floor?: number,
+): Pick<Row, "primary" | "primaryKind"> {
   switch (target?.kind) {
     case "floor":
-      return floor === undefined ? lib / base : lib / floor;
+      return { primary: floor === undefined ? lib / base : lib / floor, primaryKind: "ratio" };
     case "overhead":
-      return lib - base;
+      return { primary: lib - base, primaryKind: "overhead" };
     case "time":
-      return lib;
+      return { primary: lib, primaryKind: "time" };
     default:
-      return lib / base;
+      return { primary: lib / base, primaryKind: "ratio" };
   }
 }
 
@@ -330,9 +332,10 @@ const startLoad = loadAverage();
 const started = new Date();
 const scratch = makeScratch();
 let floor: CFloor | undefined;
-const rows: Row[] = processes > 1 ? await inProcesses(processes) : [];
-if (processes === 1) {
-  try {
+const rows: Row[] = [];
+try {
+  if (processes > 1) rows.push(...await inProcesses(processes));
+  else {
     floor = await startFloor(scratch.dir, IDS.floor);
     if (floor.missing !== undefined) console.error(`medians: no C floor: ${floor.missing}`);
     const makers: Record<Group, () => Bench | Promise<Bench>> = {
@@ -354,11 +357,11 @@ if (processes === 1) {
         bench.close();
       }
     }
-  } finally {
-    await floor?.close();
   }
+} finally {
+  await floor?.close();
+  scratch.close();
 }
-scratch.close();
 
 if (options.json) {
   console.log(JSON.stringify({ machine: machine(), load: startLoad, rows }, null, 2));
