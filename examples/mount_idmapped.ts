@@ -12,10 +12,7 @@
  * It starts fast: it reads its command line itself, with no module but the
  * kernel constants, and loads the library modules a mount needs (not all of
  * `mod.ts`) only once the command line asks for a mount. `--help` and bad
- * usage load nothing more. `deno task mount-idmapped` runs it bundled into
- * one file, `dist/mount_idmapped.js` (`deno task bundle` makes it; a test
- * fails while it differs from what these sources bundle to): Deno then loads
- * one module where it would load some twenty.
+ * usage load nothing more. `deno task mount-idmapped` runs this file.
  *
  * @module
  */

@@ -316,3 +316,54 @@ export async function runProbe(
   assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
   return JSON.parse(out);
 }
+
+/** A copy of the library that another user can read, and a Deno it can run. */
+export interface ReadableCopy extends Disposable {
+  /** The copy's `mod.ts`, as a file path. */
+  mod: string;
+  /** A Deno binary the other user may execute. */
+  deno: string;
+}
+
+/**
+ * Copies `mod.ts`, `lib/` and `ffi/` into a directory anyone can read, for a
+ * test that runs the library as another user: a checkout may sit under a
+ * directory only its owner can enter (`mktemp -d` makes one `0700`). Deno
+ * is copied too when `user` can't execute it where it is.
+ *
+ * @param user The user that will read the copy.
+ * @returns Where the copy is; disposing it removes it.
+ */
+export async function readableCopy(user: string): Promise<ReadableCopy> {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const dir = Deno.makeTempDirSync({ prefix: "mountfd-readable-" });
+  const copy = (from: string, to: string): void => {
+    if (Deno.statSync(from).isDirectory) {
+      Deno.mkdirSync(to, { mode: 0o755 });
+      Deno.chmodSync(to, 0o755);
+      for (const entry of Deno.readDirSync(from)) {
+        copy(`${from}/${entry.name}`, `${to}/${entry.name}`);
+      }
+    } else {
+      Deno.copyFileSync(from, to);
+      Deno.chmodSync(to, 0o644);
+    }
+  };
+  Deno.chmodSync(dir, 0o755);
+  for (const name of ["mod.ts", "lib", "ffi"]) copy(`${root}${name}`, `${dir}/${name}`);
+  let deno = Deno.execPath();
+  const { success } = await new Deno.Command("runuser", {
+    args: ["-u", user, "--", "test", "-x", deno],
+    stdin: "null",
+  }).output();
+  if (!success) {
+    deno = `${dir}/deno`;
+    Deno.copyFileSync(Deno.execPath(), deno);
+    Deno.chmodSync(deno, 0o755);
+  }
+  return {
+    mod: `${dir}/mod.ts`,
+    deno,
+    [Symbol.dispose]: () => Deno.removeSync(dir, { recursive: true }),
+  };
+}

@@ -9,23 +9,27 @@ import { mountFd, MS_BIND, MS_RDONLY } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { MODE } from "./_env.ts";
 import { simpleMapping } from "./_mappings.ts";
+import { readableCopy } from "./_process.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROOTLESS_ONLY = MODE === "rootless" ? undefined : "as root, the kernel allows this";
 const ROOT_ONLY = MODE === "root" ? undefined : "needs root, to drop to another user";
 
 mountTest("not privileged at all: the hint names the rootless command", async () => {
-  // An ordinary user, in no user namespace of its own.
-  const script = `import { mountFd } from "${ROOT}mod.ts";
+  // An ordinary user, in no user namespace of its own, running a copy it can read.
+  using copy = await readableCopy("nobody");
+  const cache = Deno.makeTempDirSync({ prefix: "mountfd-cache-" });
+  Deno.chmodSync(cache, 0o777);
+  const script = `import { mountFd } from "${copy.mod}";
     try {
       await mountFd({ source: "/tmp", destination: "/d", flags: 0x1000 | 1 });
     } catch (error) { console.log(error.message); }`;
   const { stdout, stderr } = await new Deno.Command("runuser", {
-    args: ["-u", "nobody", "--", Deno.execPath(), "eval", "--no-check", script],
-    env: { DENO_DIR: Deno.makeTempDirSync(), HOME: "/tmp" },
+    args: ["-u", "nobody", "--", copy.deno, "eval", "--no-check", script],
+    env: { DENO_DIR: cache, HOME: "/tmp" },
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).output().finally(() => Deno.removeSync(cache, { recursive: true }));
   assert.equal(
     new TextDecoder().decode(stdout).trim(),
     "open_tree(OPEN_TREE_CLONE) src=/tmp: EPERM: Operation not permitted (making a mount " +

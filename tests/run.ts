@@ -15,7 +15,12 @@
  *
  * It ends with one plain line per suite (passed, FAILED or skipped) and a
  * total. Exit status: 1 if a suite failed, or, with `CI` set, was skipped;
- * else 0. Arguments are passed on to `deno test`.
+ * else 0.
+ *
+ * Arguments: `--mode=root` or `--mode=rootless` runs one suite alone; test
+ * files (`tests/x_test.ts`) run those files alone, in place of `tests/`;
+ * anything else is passed on to `deno test` (`--filter=NAME`). So one file
+ * in one mode is `deno task test --mode=rootless tests/x_test.ts`.
  *
  * @module
  */
@@ -26,7 +31,26 @@ import { fileURLToPath } from "node:url";
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ROOTLESS = ["--user", "--map-auto", "--map-root-user", "--mount"];
 const RANGE = 65536;
-const denoTest = ["test", "--allow-all", ...Deno.args, "tests/"];
+
+/** The command line: which suites, which files, and what goes to `deno test` as is. */
+function parseCommandLine(args: string[]): { mode?: "root" | "rootless"; denoTest: string[] } {
+  let mode: "root" | "rootless" | undefined;
+  const files: string[] = [];
+  const rest: string[] = [];
+  for (const arg of args) {
+    const asked = arg.match(/^--mode=(.*)$/)?.[1];
+    if (asked === "root" || asked === "rootless") mode = asked;
+    else if (asked !== undefined) throw new Error(`--mode takes root or rootless: got ${asked}`);
+    else if (!arg.startsWith("-") && arg.endsWith(".ts")) files.push(arg);
+    else rest.push(arg);
+  }
+  return {
+    mode,
+    denoTest: ["test", "--allow-all", ...rest, ...(files.length ? files : ["tests/"])],
+  };
+}
+
+const { mode: MODE, denoTest } = parseCommandLine(Deno.args);
 
 /** Both suites print with the same colour setting: this terminal's. */
 const COLOR_ENV: Record<string, string> = Deno.stdout.isTerminal() && !Deno.noColor
@@ -276,16 +300,20 @@ async function asRoot(): Promise<Outcome[]> {
   } finally {
     Deno.removeSync(scratch, { recursive: true });
   }
-  const outcomes = [
-    await runSuite("root suite", "init user namespace, real filesystem", "unshare", [
-      "--mount",
-      "--propagation",
-      "private",
-      "--",
-      Deno.execPath(),
-      ...denoTest,
-    ]),
-  ];
+  const outcomes: Outcome[] = [];
+  if (MODE !== "rootless") {
+    outcomes.push(
+      await runSuite("root suite", "init user namespace, real filesystem", "unshare", [
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        Deno.execPath(),
+        ...denoTest,
+      ]),
+    );
+  }
+  if (MODE === "root") return outcomes;
   const label = "rootless suite";
   if (!onPath("newuidmap") || !onPath("newgidmap")) {
     return [...outcomes, skipped(label, NO_NEWUIDMAP, "no newuidmap: apt-get install uidmap")];
@@ -348,6 +376,10 @@ async function asUser(): Promise<Outcome[]> {
 }
 
 async function main(): Promise<number> {
+  if (MODE === "root" && Deno.uid() !== 0) {
+    console.error("--mode=root: the root suite needs root; as another user, --mode=rootless");
+    return 2;
+  }
   const outcomes = Deno.uid() === 0 ? await asRoot() : await asUser();
   const width = Math.max(...outcomes.map(({ label }) => label.length)) + 1;
   const lines = outcomes.map(({ label, status, detail }) =>

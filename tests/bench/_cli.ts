@@ -5,10 +5,6 @@
  * environment variable `MOUNT_IDMAPPED_BIN` (build it from
  * brauner/mount-idmapped; without it, the C column says so).
  *
- * A context row times the same tool bundled into one file by `deno bundle`
- * (built at bench time into a temporary directory; without `deno bundle`,
- * the row is left out with a note).
- *
  * The end-to-end pair mounts, so it runs only in a mount namespace of the
  * bench's own: `medians.ts` makes one.
  *
@@ -31,7 +27,6 @@ import {
 import type { Scratch } from "./_scratch.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const SOURCES = fileURLToPath(new URL("../../examples/mount_idmapped.ts", import.meta.url));
 const EMPTY = fileURLToPath(new URL("./_empty.ts", import.meta.url));
 const LIBC_ONLY = fileURLToPath(new URL("./_libc_only.ts", import.meta.url));
 
@@ -102,8 +97,8 @@ function cFloor(
  *
  * @param scratch A directory the tool may id-map.
  * @returns The pairs: `--help`, the mount path up to its first syscall (as
- * the task runs it, bundled, and from its sources), and a whole mount, each
- * beside an empty script and the C tool.
+ * the task runs it), and a whole mount, each beside an empty script and the
+ * C tool.
  * @throws {Error} Outside a mount namespace of the bench's own.
  */
 export function cliBench(scratch: Scratch): Bench {
@@ -149,19 +144,6 @@ export function cliBench(scratch: Scratch): Bench {
       operation: "of which `ffi/libc.ts` alone: `Deno.dlopen` of its symbol table (context)",
       library: program("deno run of ffi/libc.ts", deno, ["run", ...flags, LIBC_ONLY], 0),
       baseline: empty,
-      targets: [],
-      ...rounds,
-    },
-    {
-      operation: "the same from its sources, module by module (context)",
-      library: program(
-        "mount-idmapped from examples/mount_idmapped.ts, a missing source",
-        deno,
-        ["run", ...flags, SOURCES, map, missing, target],
-        1,
-      ),
-      baseline: empty,
-      floor: cFloor("C mount-idmapped, a missing source", bin, [map, missing, target], 1),
       targets: [],
       ...rounds,
     },
