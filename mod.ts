@@ -24,7 +24,7 @@
  *
  * @example Id-map a directory, in the caller's mount namespace (as root)
  * ```ts
- * import { Handles, mountInto, MS_BIND, MS_RDONLY } from "./mod.ts";
+ * import { Handles, mountInto, MS_BIND, MS_RDONLY } from "@mountfd/mountfd";
  *
  * using handles = new Handles(); // user namespaces, cached by mapping
  * await mountInto({

@@ -11,7 +11,7 @@ import { errnoDescription, errnoName } from "./errno.ts";
  *
  * @example Report a failed mount(2)
  * ```ts
- * import { MountError, type MountErrorOptions } from "../mod.ts";
+ * import { MountError, type MountErrorOptions } from "@mountfd/mountfd";
  * const options: MountErrorOptions = { errno: 2, source: "/srv/data", target: "/mnt" };
  * console.log(new MountError("mount", options).message);
  * // "mount src=/srv/data, dst=/mnt: ENOENT: No such file or directory"
@@ -54,7 +54,7 @@ export type MountErrorNames = Pick<MountErrorOptions, "source" | "target" | "use
  *
  * @example Inspect a failure
  * ```ts
- * import { MountError, mountFd, MS_BIND } from "../mod.ts";
+ * import { MountError, mountFd, MS_BIND } from "@mountfd/mountfd";
  *
  * try {
  *   await mountFd({ source: "/nonexistent", destination: "/mnt", flags: MS_BIND });
@@ -123,7 +123,7 @@ export class MountError extends Error {
    *
    * @example Say what a failed write was writing
    * ```ts
-   * import { MountError } from "../mod.ts";
+   * import { MountError } from "@mountfd/mountfd";
    * const error = new MountError("write", { errno: 1, target: "uid_map" });
    * console.log(error.withHint('(writing "0 1000 1")').message);
    * // 'write dst=uid_map: EPERM: Operation not permitted (writing "0 1000 1")'
@@ -142,7 +142,7 @@ export class MountError extends Error {
    *
    * @example Name the target as the caller gave it
    * ```ts
-   * import { MountError } from "../mod.ts";
+   * import { MountError } from "@mountfd/mountfd";
    * const error = new MountError("umount2", { errno: 22, target: "/proc/self/fd/7" });
    * console.log(error.withNames({ target: "/rootfs:/data" }).message);
    * // "umount2 dst=/rootfs:/data: EINVAL: Invalid argument"

@@ -50,7 +50,7 @@ import {
  *
  * @example Create the mount point inside a rootfs
  * ```ts
- * import type { AttachOptions } from "../mod.ts";
+ * import type { AttachOptions } from "@mountfd/mountfd";
  * const options: AttachOptions = { create: true };
  * ```
  */
@@ -109,7 +109,7 @@ export interface ThreadContext {
  *
  * @example Bind a directory read-only into a container's rootfs
  * ```ts
- * import { attachMountSource, mountFd, MS_BIND, MS_RDONLY } from "../mod.ts";
+ * import { attachMountSource, mountFd, MS_BIND, MS_RDONLY } from "@mountfd/mountfd";
  *
  * using source = await mountFd({
  *   source: "/srv/data",

@@ -12,7 +12,7 @@ import { close, dupCloexec } from "../ffi/syscalls.ts";
  *
  * @example Close an fd with `using`
  * ```ts
- * import { Handles, OwnedFd } from "../mod.ts";
+ * import { Handles, OwnedFd } from "@mountfd/mountfd";
  *
  * using handles = new Handles();
  * using userns: OwnedFd = await handles.get({

@@ -44,7 +44,7 @@ const MS_NAMES: ReadonlyArray<readonly [string, number]> = [
  *
  * @example Name some flags
  * ```ts
- * import { MS_BIND, MS_REC, stringifyMountFlags } from "../mod.ts";
+ * import { MS_BIND, MS_REC, stringifyMountFlags } from "@mountfd/mountfd";
  * stringifyMountFlags(MS_BIND | MS_REC); // "MS_BIND|MS_REC"
  * ```
  */
@@ -188,7 +188,7 @@ export const MOUNT_OPTIONS: Readonly<Record<string, MountOption>> = {
  *
  * @example Is an option known?
  * ```ts
- * import { KNOWN_MOUNT_OPTIONS } from "../mod.ts";
+ * import { KNOWN_MOUNT_OPTIONS } from "@mountfd/mountfd";
  * KNOWN_MOUNT_OPTIONS.includes("rbind"); // true
  * ```
  */

@@ -144,7 +144,7 @@ export function formatIDMaps(maps: IDMap[]): string {
  *
  * @example Order matters
  * ```ts
- * import { isSameMapping } from "../mod.ts";
+ * import { isSameMapping } from "@mountfd/mountfd";
  * const a = { containerID: 0, hostID: 1000, size: 1 };
  * const b = { containerID: 1, hostID: 2000, size: 1 };
  * isSameMapping([a, b], [a, b]); // true
@@ -216,7 +216,7 @@ const PROC_USERNS = /^\/proc\/([1-9]\d*)\/ns\/user$/;
  *
  * @example Read the mappings of a container's user namespace
  * ```ts
- * import { getUserNamespaceMappings } from "../mod.ts";
+ * import { getUserNamespaceMappings } from "@mountfd/mountfd";
  * const { uidMappings, gidMappings } = await getUserNamespaceMappings("/proc/1234/ns/user");
  * ```
  */

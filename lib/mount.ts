@@ -16,7 +16,7 @@ import { MS_BIND } from "../ffi/constants.ts";
  *
  * @example Map 65536 ids from 0 to 100000
  * ```ts
- * import type { IDMap } from "../mod.ts";
+ * import type { IDMap } from "@mountfd/mountfd";
  * const range: IDMap = { containerID: 0, hostID: 100000, size: 65536 };
  * ```
  */
@@ -34,7 +34,7 @@ export interface IDMap {
  *
  * @example The usual rootless range
  * ```ts
- * import type { Mapping } from "../mod.ts";
+ * import type { Mapping } from "@mountfd/mountfd";
  * const mapping: Mapping = {
  *   uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
  *   gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
@@ -54,7 +54,7 @@ export interface Mapping {
  *
  * @example An id mapping from lists
  * ```ts
- * import type { MountIDMapping } from "../mod.ts";
+ * import type { MountIDMapping } from "@mountfd/mountfd";
  * const idMapping: MountIDMapping = {
  *   uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
  *   gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
@@ -77,7 +77,7 @@ export interface MountIDMapping {
  *
  * @example Recursively read-only
  * ```ts
- * import { MOUNT_ATTR_RDONLY, type MountAttr } from "../mod.ts";
+ * import { MOUNT_ATTR_RDONLY, type MountAttr } from "@mountfd/mountfd";
  * const recAttr: MountAttr = { attrSet: MOUNT_ATTR_RDONLY, attrClr: 0, propagation: 0 };
  * ```
  */
@@ -95,7 +95,7 @@ export interface MountAttr {
  *
  * @example An id-mapped, recursive bind mount
  * ```ts
- * import { MS_BIND, MS_REC, type Mount } from "../mod.ts";
+ * import { MS_BIND, MS_REC, type Mount } from "@mountfd/mountfd";
  * const mount: Mount = {
  *   source: "/srv/data",
  *   destination: "/data",
@@ -139,7 +139,7 @@ export interface Mount {
  *
  * @example Check a mount
  * ```ts
- * import { isBind, MS_BIND } from "../mod.ts";
+ * import { isBind, MS_BIND } from "@mountfd/mountfd";
  * isBind({ source: "/a", destination: "/b", flags: MS_BIND }); // true
  * ```
  */
@@ -155,7 +155,7 @@ export function isBind(mount: Mount): boolean {
  *
  * @example Check a mount
  * ```ts
- * import { isIDMapped, MS_BIND } from "../mod.ts";
+ * import { isIDMapped, MS_BIND } from "@mountfd/mountfd";
  * isIDMapped({ source: "/a", destination: "/b", flags: MS_BIND }); // false
  * ```
  */

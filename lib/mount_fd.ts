@@ -47,7 +47,7 @@ import { Handles, peekUserns } from "./userns.ts";
  *
  * @example Branch on the type
  * ```ts
- * import type { MountSourceType } from "../mod.ts";
+ * import type { MountSourceType } from "@mountfd/mountfd";
  * const type: MountSourceType = "open_tree";
  * ```
  */
@@ -59,7 +59,7 @@ export type MountSourceType = "open_tree" | "plain-open";
  *
  * @example Make and close a mount source
  * ```ts
- * import { mountFd, MS_BIND } from "../mod.ts";
+ * import { mountFd, MS_BIND } from "@mountfd/mountfd";
  *
  * using source = await mountFd({ source: "/", destination: "/mnt", flags: MS_BIND });
  * console.log(source.type, source.fd); // "plain-open" 42
@@ -113,7 +113,7 @@ export class MountSource extends OwnedFd {
  *
  * @example Share user namespaces across mounts
  * ```ts
- * import { Handles, type MountFdOptions } from "../mod.ts";
+ * import { Handles, type MountFdOptions } from "@mountfd/mountfd";
  * using handles = new Handles();
  * const options: MountFdOptions = { handles };
  * ```
@@ -159,7 +159,7 @@ export interface MountFdOptions {
  *
  * @example Make an id-mapped, read-only mount source and attach it
  * ```ts
- * import { attachMountSource, mountFd, MS_BIND, MS_RDONLY } from "../mod.ts";
+ * import { attachMountSource, mountFd, MS_BIND, MS_RDONLY } from "@mountfd/mountfd";
  *
  * using source = await mountFd({
  *   source: "/srv/data",

@@ -36,7 +36,7 @@ import {
  *
  * @example Share user namespaces across mounts, and create mount points
  * ```ts
- * import { Handles, type MountIntoOptions } from "../mod.ts";
+ * import { Handles, type MountIntoOptions } from "@mountfd/mountfd";
  * using handles = new Handles();
  * const options: MountIntoOptions = { handles, create: true, signal: AbortSignal.timeout(5000) };
  * ```
@@ -62,7 +62,7 @@ export interface MountIntoOptions extends MountFdOptions, AttachOptions {}
  *
  * @example A read-only, id-mapped bind mount in a container's rootfs
  * ```ts
- * import { Handles, mountInto, MS_BIND, MS_RDONLY } from "../mod.ts";
+ * import { Handles, mountInto, MS_BIND, MS_RDONLY } from "@mountfd/mountfd";
  *
  * using handles = new Handles();
  * await mountInto({
@@ -102,7 +102,7 @@ export async function mountInto(
  *
  * @example Detach a busy mount
  * ```ts
- * import type { UnmountOptions } from "../mod.ts";
+ * import type { UnmountOptions } from "@mountfd/mountfd";
  * const options: UnmountOptions = { detach: true };
  * ```
  */
@@ -124,7 +124,7 @@ export interface UnmountOptions {
  *
  * @example Undo a mount in a container's rootfs
  * ```ts
- * import { unmount } from "../mod.ts";
+ * import { unmount } from "@mountfd/mountfd";
  * unmount({ root: "/run/container/rootfs", path: "/data" }, { detach: true });
  * ```
  */

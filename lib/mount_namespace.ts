@@ -29,7 +29,7 @@ import { Handles } from "./userns.ts";
  *
  * @example Share a user namespace cache with the rest of the runtime
  * ```ts
- * import { Handles, type MountNamespaceOptions } from "../mod.ts";
+ * import { Handles, type MountNamespaceOptions } from "@mountfd/mountfd";
  * using handles = new Handles();
  * const options: MountNamespaceOptions = { handles, timeout: 5000, closeTimeout: 2000 };
  * ```
@@ -55,7 +55,7 @@ export interface MountNamespaceOptions {
  *
  * @example A host directory into a running container, created if missing
  * ```ts
- * import { MS_BIND, openMountNamespace } from "../mod.ts";
+ * import { MS_BIND, openMountNamespace } from "@mountfd/mountfd";
  *
  * await using ns = await openMountNamespace("/proc/1234/ns/mnt");
  * await ns.mountInto(
@@ -95,7 +95,7 @@ export interface MountNamespaceRequestOptions {
  *
  * @example Add a read-only volume to a running container
  * ```ts
- * import { MS_BIND, MS_RDONLY, openMountNamespace } from "../mod.ts";
+ * import { MS_BIND, MS_RDONLY, openMountNamespace } from "@mountfd/mountfd";
  *
  * await using ns = await openMountNamespace("/proc/1234/ns/mnt");
  * await ns.mountInto(
@@ -191,7 +191,7 @@ const WORKER_URL = new URL("./mount_namespace_worker.ts", import.meta.url);
  *
  * @example Open a container's mount namespace
  * ```ts
- * import { openMountNamespace } from "../mod.ts";
+ * import { openMountNamespace } from "@mountfd/mountfd";
  *
  * await using ns = await openMountNamespace("/proc/1234/ns/mnt");
  * ```

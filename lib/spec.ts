@@ -20,7 +20,7 @@ import type { IDMap, Mount, MountIDMapping } from "./mount.ts";
  *
  * @example The mappings of a container's new user namespace
  * ```ts
- * import type { SpecContext } from "../mod.ts";
+ * import type { SpecContext } from "@mountfd/mountfd";
  * const context: SpecContext = {
  *   uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
  *   gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
@@ -43,7 +43,7 @@ export interface SpecContext {
  *
  * @example A read-only, id-mapped bind mount
  * ```ts
- * import type { SpecMount } from "../mod.ts";
+ * import type { SpecMount } from "@mountfd/mountfd";
  * const spec: SpecMount = {
  *   destination: "/data",
  *   type: "bind",
@@ -98,7 +98,7 @@ export interface SpecMount {
  *
  * @example Convert a config.json mount
  * ```ts
- * import { mountFromSpec } from "../mod.ts";
+ * import { mountFromSpec } from "@mountfd/mountfd";
  *
  * const mount = mountFromSpec(
  *   { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro", "idmap"] },

@@ -47,7 +47,7 @@ import { OwnedFd } from "./fd.ts";
  *
  * @example The /data directory of a container's rootfs
  * ```ts
- * import type { InRoot } from "../mod.ts";
+ * import type { InRoot } from "@mountfd/mountfd";
  * const target: InRoot = { root: "/run/container/rootfs", path: "/data" };
  * ```
  */
@@ -64,7 +64,7 @@ export interface InRoot {
  *
  * @example Two targets
  * ```ts
- * import type { MountTarget } from "../mod.ts";
+ * import type { MountTarget } from "@mountfd/mountfd";
  * const host: MountTarget = "/mnt/data";
  * const inContainer: MountTarget = { root: "/run/container/rootfs", path: "/data" };
  * ```

@@ -30,7 +30,7 @@ import { HelperPool, useSlot } from "./userns_pool.ts";
  *
  * @example A cache with a short helper timeout
  * ```ts
- * import { Handles, type HandlesOptions } from "../mod.ts";
+ * import { Handles, type HandlesOptions } from "@mountfd/mountfd";
  * const options: HandlesOptions = { helperTimeout: 2000 };
  * using handles = new Handles(options);
  * ```
@@ -64,7 +64,7 @@ export interface HandlesOptions {
  *
  * @example Give up after a second
  * ```ts
- * import { Handles } from "../mod.ts";
+ * import { Handles } from "@mountfd/mountfd";
  *
  * using handles = new Handles();
  * const range = [{ containerID: 0, hostID: 100000, size: 65536 }];
@@ -126,7 +126,7 @@ interface Flight {
  *
  * @example Get a user namespace for an id-mapped mount
  * ```ts
- * import { Handles } from "../mod.ts";
+ * import { Handles } from "@mountfd/mountfd";
  *
  * using handles = new Handles();
  * const mapping = {
@@ -140,7 +140,7 @@ interface Flight {
  *
  * @example Keep two helpers ready, off the critical path
  * ```ts
- * import { Handles } from "../mod.ts";
+ * import { Handles } from "@mountfd/mountfd";
  *
  * await using handles = new Handles({ prespawn: 2 });
  * await handles.ready(); // both helpers wait in their namespaces

@@ -39,7 +39,7 @@ function invalid(mount: Mount, rule: string, cause?: unknown): MountError {
  *
  * @example Reject an id-mapped tmpfs
  * ```ts
- * import { MountError, validateMount } from "../mod.ts";
+ * import { MountError, validateMount } from "@mountfd/mountfd";
  *
  * try {
  *   validateMount({
