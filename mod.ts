@@ -61,11 +61,11 @@ export { mountFromSpec, type SpecContext, type SpecMount } from "./lib/spec.ts";
 export { validateMount } from "./lib/validate.ts";
 
 // User namespaces.
-export { getUserNamespaceMappings, isSameMapping } from "./lib/idmap.ts";
-export { type GetOptions, Handles, type HandlesOptions } from "./lib/userns.ts";
+export { getUserNamespaceMappings, isSameMapping } from "./lib/userns/idmap.ts";
+export { type GetOptions, Handles, type HandlesOptions } from "./lib/userns/handles.ts";
 
 // Mount sources.
-export { mountFd, type MountFdOptions, MountSource, type MountSourceType } from "./lib/mount_fd.ts";
+export { mountFd, type MountFdOptions, MountSource, type MountSourceType } from "./lib/source.ts";
 
 // Where a mount goes, and attaching it there.
 export type { InRoot, MountTarget } from "./lib/target.ts";
@@ -83,7 +83,7 @@ export {
   type MountNamespaceOptions,
   type MountNamespaceRequestOptions,
   openMountNamespace,
-} from "./lib/mount_namespace.ts";
+} from "./lib/namespace/mount_namespace.ts";
 
 // Errors.
 export { MountError, type MountErrorNames, type MountErrorOptions } from "./lib/errors.ts";

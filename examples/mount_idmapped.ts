@@ -20,7 +20,7 @@
 import { MS_BIND, MS_REC } from "../ffi/constants.ts";
 import type { attachMountSource } from "../lib/attach.ts";
 import type { MountError } from "../lib/errors.ts";
-import type { mountFd } from "../lib/mount_fd.ts";
+import type { mountFd } from "../lib/source.ts";
 import type { validateMount } from "../lib/validate.ts";
 import type { IDMap, Mount } from "../mod.ts";
 
@@ -189,7 +189,7 @@ interface Mounting {
 async function loadMounting(): Promise<Mounting> {
   const [validate, source, attach, errors] = await Promise.all([
     import("../lib/validate.ts"),
-    import("../lib/mount_fd.ts"),
+    import("../lib/source.ts"),
     import("../lib/attach.ts"),
     import("../lib/errors.ts"),
   ]);

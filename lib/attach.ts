@@ -36,7 +36,7 @@ import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
 import { PROPAGATION_FLAGS, stringifyMountFlags } from "./flags.ts";
 import type { Mount } from "./mount.ts";
-import { MountSource, type MountSourceType } from "./mount_fd.ts";
+import { MountSource, type MountSourceType } from "./source.ts";
 import {
   assertTarget,
   type MountTarget,

@@ -20,7 +20,7 @@ import {
 import { assertMount } from "./check.ts";
 import { describe } from "./errors.ts";
 import type { Mount } from "./mount.ts";
-import { mountFd, type MountFdOptions } from "./mount_fd.ts";
+import { mountFd, type MountFdOptions } from "./source.ts";
 import {
   assertTarget,
   components,

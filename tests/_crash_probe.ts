@@ -9,7 +9,7 @@
  * @module
  */
 
-import { openNamespace } from "../lib/mount_namespace.ts";
+import { openNamespace } from "../lib/namespace/mount_namespace.ts";
 import { MS_BIND } from "../mod.ts";
 
 const [nsPath, source] = Deno.args;

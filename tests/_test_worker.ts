@@ -10,8 +10,8 @@
 
 import { AT_FDCWD } from "../ffi/constants.ts";
 import { readlinkAt } from "../ffi/syscalls.ts";
-import { type Handlers, serve } from "../lib/mount_namespace_rpc.ts";
-import { createHandlers } from "../lib/mount_namespace_worker.ts";
+import { type Handlers, serve } from "../lib/namespace/rpc.ts";
+import { createHandlers } from "../lib/namespace/worker.ts";
 import { setFaultHook } from "./_faults.ts";
 
 /** The tests' own requests. */

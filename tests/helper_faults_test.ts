@@ -2,7 +2,7 @@
  * The userns helper failing at each stage: each gives a clear error and
  * leaves no fd and no process behind. (A missing unshare, a helper that
  * fails before it is ready, and a stopped one are in userns_test.ts and
- * userns_pool_test.ts.) The helper fails for real: it is killed, stopped,
+ * pool_test.ts.) The helper fails for real: it is killed, stopped,
  * or its unshare fails; only the kernel's refusal of a map is injected.
  */
 

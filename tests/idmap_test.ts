@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { MS_BIND } from "../ffi/constants.ts";
 import { mount } from "../ffi/syscalls.ts";
 import { checkIDMaps, checkMapping } from "../lib/check.ts";
-import { formatIDMaps, knownKey, mappingKey, parseIDMap } from "../lib/idmap.ts";
+import { formatIDMaps, knownKey, mappingKey, parseIDMap } from "../lib/userns/idmap.ts";
 import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
 import { countOps, holdUserns } from "./_process.ts";

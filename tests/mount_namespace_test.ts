@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { mount } from "../ffi/syscalls.ts";
-import { openNamespace, type WorkerMountNamespace } from "../lib/mount_namespace.ts";
+import { openNamespace, type WorkerMountNamespace } from "../lib/namespace/mount_namespace.ts";
 import type { TestCalls } from "./_test_worker.ts";
 import {
   attachMountSource,

@@ -221,7 +221,7 @@ async function testUser(user: string): Promise<{ uid: number; gid: number } | st
  * not the type checker. Best effort: the suite runs whatever happens here.
  */
 const WARM_UP = `
-const worker = new Worker(new URL("lib/mount_namespace_worker.ts", \`file://\${Deno.cwd()}/\`), {
+const worker = new Worker(new URL("lib/namespace/worker.ts", \`file://\${Deno.cwd()}/\`), {
   type: "module",
 });
 await new Promise((resolve) => {

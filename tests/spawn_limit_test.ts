@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SpawnLimit } from "../lib/spawn_limit.ts";
+import { SpawnLimit } from "../lib/userns/spawn_limit.ts";
 
 Deno.test("SpawnLimit: at most max permits; waiters are served in order", async () => {
   let freed = 0;

@@ -13,10 +13,10 @@
  * @module
  */
 
-import type { OwnedFd } from "./fd.ts";
-import type { Mapping } from "./mount.ts";
+import type { OwnedFd } from "../fd.ts";
+import type { Mapping } from "../mount.ts";
 import type { SpawnLimit } from "./spawn_limit.ts";
-import { exitedError, Helper, HelperExited } from "./userns_helper.ts";
+import { exitedError, Helper, HelperExited } from "./helper.ts";
 
 /** One pooled helper, from its spawn until a get takes it or the pool ends it. */
 export interface Slot {

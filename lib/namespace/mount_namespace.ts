@@ -6,23 +6,23 @@
  * @module
  */
 
-import { errnoValue } from "../ffi/errno.ts";
-import { MountError } from "../ffi/mount_error.ts";
-import { PermissionError } from "../ffi/permission_error.ts";
-import { assertPath, close, open } from "../ffi/syscalls.ts";
-import { O_PATH } from "../ffi/constants.ts";
-import { assertAttach, assertAttachOptions, type AttachOptions } from "./attach.ts";
-import { assertMount } from "./check.ts";
-import { describe } from "./errors.ts";
-import { OwnedFd } from "./fd.ts";
-import type { Mount } from "./mount.ts";
-import { assertBindMount, finishSource, makeSource, MountSource, needsTree } from "./mount_fd.ts";
-import { assertUnmountOptions, type UnmountOptions } from "./mount_into.ts";
-import { WORKER_OP, WorkerClient } from "./mount_namespace_rpc.ts";
-import { explainSourceError } from "./hints.ts";
-import { openNamespaceFile } from "./namespace_file.ts";
-import { assertTarget, type MountTarget, type WireTarget } from "./target.ts";
-import { Handles } from "./userns.ts";
+import { errnoValue } from "../../ffi/errno.ts";
+import { MountError } from "../../ffi/mount_error.ts";
+import { PermissionError } from "../../ffi/permission_error.ts";
+import { assertPath, close, open } from "../../ffi/syscalls.ts";
+import { O_PATH } from "../../ffi/constants.ts";
+import { assertAttach, assertAttachOptions, type AttachOptions } from "../attach.ts";
+import { assertMount } from "../check.ts";
+import { describe } from "../errors.ts";
+import { OwnedFd } from "../fd.ts";
+import type { Mount } from "../mount.ts";
+import { assertBindMount, finishSource, makeSource, MountSource, needsTree } from "../source.ts";
+import { assertUnmountOptions, type UnmountOptions } from "../mount_into.ts";
+import { WORKER_OP, WorkerClient } from "./rpc.ts";
+import { explainSourceError } from "../hints.ts";
+import { openNamespaceFile } from "../namespace_file.ts";
+import { assertTarget, type MountTarget, type WireTarget } from "../target.ts";
+import { Handles } from "../userns/handles.ts";
 
 /**
  * Options of {@linkcode openMountNamespace}.
@@ -167,7 +167,9 @@ export interface MountNamespace {
 }
 
 const DEFAULT_TIMEOUT = 10_000;
-const WORKER_URL = new URL("./mount_namespace_worker.ts", import.meta.url);
+const WORKER_URL = new URL("./worker.ts", import.meta.url);
+/** The directory of mod.ts, lib/ and ffi/. */
+const MODULE_ROOT = new URL("../..", import.meta.url);
 
 /**
  * Opens a mount namespace, such as `/proc/PID/ns/mnt` of a container's
@@ -263,9 +265,8 @@ export async function openNamespace(
  * module's files need read access. Says so before anything starts.
  */
 function assertWorkerLoadable(workerUrl: URL): void {
-  const root = new URL("..", workerUrl);
-  if (root.protocol !== "file:") return;
-  const path = decodeURIComponent(root.pathname);
+  if (workerUrl.protocol !== "file:") return;
+  const path = decodeURIComponent(MODULE_ROOT.pathname); // the Worker loads lib/ and ffi/
   if (Deno.permissions.querySync({ name: "read", path }).state === "granted") return;
   throw new PermissionError(`--allow-read=${path}`, "load the modules of its Worker");
 }

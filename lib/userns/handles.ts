@@ -14,16 +14,16 @@
  * @module
  */
 
-import { PermissionError } from "../ffi/permission_error.ts";
-import { describe } from "./errors.ts";
-import type { OwnedFd } from "./fd.ts";
-import { checkMapping } from "./check.ts";
+import { PermissionError } from "../../ffi/permission_error.ts";
+import { describe } from "../errors.ts";
+import type { OwnedFd } from "../fd.ts";
+import { checkMapping } from "../check.ts";
 import { knownKey, mappingKey } from "./idmap.ts";
-import type { Mapping } from "./mount.ts";
-import { UNSHARE } from "./spawn.ts";
+import type { Mapping } from "../mount.ts";
+import { UNSHARE } from "./programs.ts";
 import { SpawnLimit } from "./spawn_limit.ts";
-import { createUserns } from "./userns_helper.ts";
-import { HelperPool, useSlot } from "./userns_pool.ts";
+import { createUserns } from "./helper.ts";
+import { HelperPool, useSlot } from "./pool.ts";
 
 /**
  * Options of a {@linkcode Handles}.

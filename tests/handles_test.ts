@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { O_CLOEXEC } from "../ffi/constants.ts";
 import { Handles, type Mapping, MountError, type OwnedFd } from "../mod.ts";
-import { UNSHARE } from "../lib/spawn.ts";
+import { UNSHARE } from "../lib/userns/programs.ts";
 import {
   countOps,
   namespaceMaps,

@@ -37,8 +37,8 @@ import {
 } from "./flags.ts";
 import type { Mapping, Mount, MountIDMapping } from "./mount.ts";
 import { openNamespaceFile } from "./namespace_file.ts";
-import { UNSHARE } from "./spawn.ts";
-import { Handles, peekUserns } from "./userns.ts";
+import { UNSHARE } from "./userns/programs.ts";
+import { Handles, peekUserns } from "./userns/handles.ts";
 
 /**
  * What kind of fd a {@linkcode MountSource} holds: a detached mount from

@@ -19,14 +19,14 @@
  * @module
  */
 
-import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../ffi/constants.ts";
-import { errnoValue } from "../ffi/errno.ts";
-import { MountError } from "../ffi/mount_error.ts";
-import { close, open, openAt, readText, writeOnce, writeText } from "../ffi/syscalls.ts";
-import { OwnedFd } from "./fd.ts";
+import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts";
+import { errnoValue } from "../../ffi/errno.ts";
+import { MountError } from "../../ffi/mount_error.ts";
+import { close, open, openAt, readText, writeOnce, writeText } from "../../ffi/syscalls.ts";
+import { OwnedFd } from "../fd.ts";
 import { formatIDMaps, parseIDMap } from "./idmap.ts";
-import type { IDMap, Mapping } from "./mount.ts";
-import { CAT, UNSHARE } from "./spawn.ts";
+import type { IDMap, Mapping } from "../mount.ts";
+import { CAT, UNSHARE } from "./programs.ts";
 import type { Release, SpawnLimit } from "./spawn_limit.ts";
 
 const PING = new Uint8Array([0x2e]);

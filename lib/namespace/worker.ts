@@ -11,13 +11,13 @@
  * @module
  */
 
-import { AT_FDCWD, CLONE_FS, CLONE_NEWNS } from "../ffi/constants.ts";
-import { MountError } from "../ffi/mount_error.ts";
-import { readlinkAt, setns, unshare } from "../ffi/syscalls.ts";
-import { attach, type ThreadContext } from "./attach.ts";
-import { openSourceFd } from "./mount_fd.ts";
-import { type Calls, type Handlers, serve } from "./mount_namespace_rpc.ts";
-import { unmountTarget } from "./mount_into.ts";
+import { AT_FDCWD, CLONE_FS, CLONE_NEWNS } from "../../ffi/constants.ts";
+import { MountError } from "../../ffi/mount_error.ts";
+import { readlinkAt, setns, unshare } from "../../ffi/syscalls.ts";
+import { attach, type ThreadContext } from "../attach.ts";
+import { openSourceFd } from "../source.ts";
+import { type Calls, type Handlers, serve } from "./rpc.ts";
+import { unmountTarget } from "../mount_into.ts";
 
 /**
  * The handlers of a mount namespace Worker, for `serve`.

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { MountError } from "../ffi/mount_error.ts";
-import type { SourceFd } from "./attach.ts";
-import type { Mount } from "./mount.ts";
-import type { WireTarget } from "./target.ts";
+import { MountError } from "../../ffi/mount_error.ts";
+import type { SourceFd } from "../attach.ts";
+import type { Mount } from "../mount.ts";
+import type { WireTarget } from "../target.ts";
 
 /** The requests a mount namespace Worker answers, and their replies. */
 export interface Calls {

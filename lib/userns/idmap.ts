@@ -5,11 +5,11 @@
  * @module
  */
 
-import { MountError } from "../ffi/mount_error.ts";
-import { PermissionError } from "../ffi/permission_error.ts";
-import { assertPath, readText } from "../ffi/syscalls.ts";
-import type { IDMap, Mapping } from "./mount.ts";
-import { CAT, NSENTER } from "./spawn.ts";
+import { MountError } from "../../ffi/mount_error.ts";
+import { PermissionError } from "../../ffi/permission_error.ts";
+import { assertPath, readText } from "../../ffi/syscalls.ts";
+import type { IDMap, Mapping } from "../mount.ts";
+import { CAT, NSENTER } from "./programs.ts";
 
 function rangeKeys(maps: IDMap[]): string {
   if (maps.length === 1) {

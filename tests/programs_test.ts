@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { findProgram, Program, SYSTEM_DIRS, UNSHARE } from "../lib/spawn.ts";
+import { findProgram, Program, SYSTEM_DIRS, UNSHARE } from "../lib/userns/programs.ts";
 import { PROBE, type ProbeResult, runProbe } from "./_process.ts";
 
 /** Runs the probe with Deno's permission flags. */

@@ -14,11 +14,11 @@
  * @module
  */
 
-import { O_PATH } from "../ffi/constants.ts";
-import { errnoValue } from "../ffi/errno.ts";
-import { MountError } from "../ffi/mount_error.ts";
-import { PermissionError } from "../ffi/permission_error.ts";
-import { close, open } from "../ffi/syscalls.ts";
+import { O_PATH } from "../../ffi/constants.ts";
+import { errnoValue } from "../../ffi/errno.ts";
+import { MountError } from "../../ffi/mount_error.ts";
+import { PermissionError } from "../../ffi/permission_error.ts";
+import { close, open } from "../../ffi/syscalls.ts";
 
 /** Where programs are looked for before `PATH`, in order. */
 export const SYSTEM_DIRS: readonly string[] = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];

@@ -13,7 +13,7 @@ import {
   MS_SILENT,
 } from "../mod.ts";
 import { assertMount, isBareBind } from "../lib/check.ts";
-import { assertBindMount, needsTree } from "../lib/mount_fd.ts";
+import { assertBindMount, needsTree } from "../lib/source.ts";
 import { attachAt, buildTree, mountTest, ranges } from "./_mounts.ts";
 import { countOps } from "./_process.ts";
 import { MODE, OVERFLOW_ID } from "./_env.ts";
