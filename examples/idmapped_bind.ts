@@ -20,16 +20,24 @@
 import {
   attachMountSource,
   Handles,
-  MNT_DETACH,
   type Mount,
   mountFd,
   mountInto,
   MS_BIND,
   MS_RDONLY,
+  unmount,
 } from "../mod.ts";
-// The demo mounts its tmpfs with the same thin libc layer the module uses.
-// /proc is read through it too: Deno's own file APIs need --allow-all there.
-import { geteuid, mount, readText, umount2 } from "../ffi/syscalls.ts";
+
+/**
+ * The output of a program: the demo mounts its tmpfs with `mount`, and reads
+ * /proc with `cat` (Deno's own file APIs need --allow-all there).
+ */
+function output(program: string, ...args: string[]): string {
+  const { success, stdout, stderr } = new Deno.Command(program, { args }).outputSync();
+  const text = new TextDecoder().decode(success ? stdout : stderr);
+  if (!success) throw new Error(`${program} ${args.join(" ")} failed: ${text.trim()}`);
+  return text;
+}
 
 const INNER = "--inner";
 const MAPPING = { containerID: 0, hostID: 10000, size: 2000 };
@@ -43,12 +51,12 @@ const FILES: [string, number][] = [
 
 /** The user namespace this process is in: the initial one, or a child. */
 function inInitialUserns(): boolean {
-  return readText("/proc/self/uid_map").trim().split(/\s+/).join(" ") ===
+  return output("cat", "/proc/self/uid_map").trim().split(/\s+/).join(" ") ===
     "0 0 4294967295";
 }
 
 function hasSubordinateRange(): boolean {
-  const uid = String(geteuid());
+  const uid = output("id", "-u").trim();
   const user = Deno.readTextFileSync("/etc/passwd").split("\n")
     .find((line) => line.split(":")[2] === uid)?.split(":")[0];
   try {
@@ -83,7 +91,7 @@ async function rerunUnder(args: string[]): Promise<never> {
 
 /** The per-mount options of the mount at `target`, from /proc/self/mountinfo. */
 function mountOptions(target: string): string {
-  const line = readText("/proc/self/mountinfo").trim().split("\n")
+  const line = output("cat", "/proc/self/mountinfo").trim().split("\n")
     .findLast((l) => l.split(" ")[4] === target);
   return line?.split(" ")[5] ?? "(not mounted)";
 }
@@ -102,7 +110,7 @@ async function demo(): Promise<void> {
     Deno.mkdirSync(disk);
     Deno.mkdirSync(view);
     Deno.mkdirSync(readOnly);
-    mount("tmpfs", disk, "tmpfs", 0, "mode=0755,size=1m");
+    output("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "tmpfs", disk);
     mounted.push(disk);
     for (const [name, id] of FILES) {
       Deno.writeTextFileSync(`${disk}/${name}`, `owned by ${id}\n`);
@@ -167,13 +175,13 @@ async function demo(): Promise<void> {
       console.log("  " + pad(label, 20) + value);
     }
   } finally {
-    for (const target of mounted.reverse()) umount2(target, MNT_DETACH);
+    for (const target of mounted.reverse()) unmount(target, { detach: true });
     Deno.removeSync(base, { recursive: true });
   }
 }
 
 if (import.meta.main) {
-  const root = geteuid() === 0;
+  const root = output("id", "-u").trim() === "0";
   if (Deno.args.includes(INNER) || (root && !inInitialUserns())) {
     await demo();
   } else if (root) {

@@ -28,15 +28,10 @@ export const SYMBOLS = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // ssize_t write(int fd, const void *buf, size_t count);
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // uid_t geteuid(void);
-  geteuid: { parameters: [], result: "u32" },
   // int fcntl(int fd, int cmd, int arg);
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // int ioctl(int fd, unsigned long request);
   ioctl: { parameters: ["i32", "u64"], result: "i32" },
-  // int mount(const char *source, const char *target, const char *fstype,
-  //           unsigned long flags, const void *data);
-  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   // int umount2(const char *target, int flags);
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   // int unshare(int flags);

@@ -1,153 +1,30 @@
 /**
- * Typed syscall wrappers. Each one checks its strings, makes the call, and
- * on failure reads errno at once and throws a {@linkcode MountError} naming
- * the operation, the errno and the paths involved ({@linkcode check}). Every
- * fd they return is close-on-exec.
+ * Typed syscall wrappers of files, fds and namespaces. Each one checks its
+ * strings, makes the call, and on failure reads errno at once and throws a
+ * {@linkcode MountError} naming the operation, the errno and the paths
+ * involved (`check` in `call.ts`). Every fd they return is close-on-exec.
+ * The new mount API and `statx` are in `mount_api.ts`.
  *
  * @module
  */
 
 import {
-  AT_EMPTY_PATH,
   AT_FDCWD,
   CLONE_FS,
   CLONE_NEWNS,
   F_DUPFD_CLOEXEC,
-  MOUNT_ATTR_IDMAP,
-  MOUNT_ATTR_SIZE_VER0,
   NS_GET_NSTYPE,
   O_CLOEXEC,
   O_RDONLY,
   O_WRONLY,
-  OPEN_TREE_CLOEXEC,
-  OPEN_TREE_CLONE,
-  STATX_MNT_ID,
-  STATX_MODE,
-  STATX_TYPE,
 } from "./constants.ts";
+import { check, cString, LOW, tempCString } from "./call.ts";
 import { errnoView, libc } from "./libc.ts";
 import { MountError } from "./mount_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NS_GET_NSTYPE_REQUEST = BigInt(NS_GET_NSTYPE);
-// The index of the low u32 of a u64 in a Uint32Array over a C struct.
-const LOW = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
-
-/**
- * The one check after every call: returns `result`, or, for a negative one,
- * throws with `code`, the errno its caller read at once after the call, in
- * its argument list: `check(call(...), errnoView[0], ...)`. No function may
- * run between the two, this one included: a function's entry may handle V8
- * interrupts, a GC among them, which can change errno.
- *
- * @param result What the call returned: -1 with errno set on failure.
- * @param code errno, read right after the call.
- * @param op The operation, for the error.
- * @param source The source path, for the error.
- * @param target The target path, for the error.
- * @returns `result`, when it is not negative.
- * @throws {MountError} With `op` and the errno, when `result` is negative.
- */
-function check(
-  result: number,
-  code: number,
-  op: string,
-  source?: string,
-  target?: string,
-): number {
-  if (result >= 0) return result;
-  throw new MountError(op, { errno: code, source, target });
-}
-
-/**
- * Checks that `value` can be passed to C as a path.
- *
- * @param value The path.
- * @param what What the path is, for the error message, such as
- * `"mount.source"`.
- * @throws {TypeError} If `value` is not a string, or holds a NUL byte, which
- * C would silently cut short.
- */
-export function assertPath(value: unknown, what: string): asserts value is string {
-  if (typeof value !== "string") {
-    throw new TypeError(
-      `Invalid ${what}: expected a string, got ${value === null ? "null" : typeof value}`,
-    );
-  }
-  if (value.includes("\0")) {
-    throw new TypeError(
-      `Invalid ${what}: contains a NUL byte: ${JSON.stringify(value)}`,
-    );
-  }
-}
-
-/**
- * Encodes a path as a NUL-terminated C string.
- *
- * @param value The path.
- * @param what What the path is, for the error message.
- * @returns The bytes, ending in NUL.
- * @throws {TypeError} As {@linkcode assertPath} does.
- */
-export function cString(value: string, what: string): Uint8Array<ArrayBuffer> {
-  assertPath(value, what);
-  // The empty path of the *at calls with AT_EMPTY_PATH: one shared NUL.
-  if (value.length === 0) return EMPTY;
-  return encoder.encode(value + "\0");
-}
-
-// One reused buffer for one C string at a time. A wrapper fills it and hands
-// it to libc in the same synchronous call; nothing runs in between, and a
-// Worker has its own copy of this module. PATH_MAX bytes, NUL included.
-const SCRATCH = new Uint8Array(4096);
-// The empty path of the *at calls with AT_EMPTY_PATH; libc only reads it.
-const EMPTY = new Uint8Array(1);
-// The path whose bytes SCRATCH holds, if any.
-let scratchPath: string | undefined;
-
-/**
- * Like {@linkcode cString}, but an ASCII path is copied into a reused buffer
- * instead of a new one: the hot paths (open, open_tree) then allocate
- * nothing. The buffer is valid until the next call; pass it to libc at once.
- * The checks are {@linkcode assertPath}'s, made first.
- */
-function tempCString(value: string, what: string): Uint8Array<ArrayBuffer> {
-  // The same path as the last call's (a runtime opens one source again and
-  // again): checked then, and still in the buffer.
-  if (value === scratchPath) return SCRATCH;
-  assertPath(value, what);
-  const length = value.length;
-  if (length === 0) return EMPTY;
-  if (length < SCRATCH.length) {
-    let i = 0;
-    for (; i < length; i++) {
-      const code = value.charCodeAt(i);
-      if (code > 0x7f) break;
-      SCRATCH[i] = code;
-    }
-    if (i === length) {
-      SCRATCH[length] = 0;
-      scratchPath = value;
-      return SCRATCH;
-    }
-    scratchPath = undefined;
-  }
-  return encoder.encode(value + "\0");
-}
-
-/** Names for the paths in an error, when the call sees only an fd. */
-export interface PathNames {
-  /** The mount source, for the message. */
-  source?: string;
-  /** The mount target, for the message. */
-  target?: string;
-  /**
-   * The name of the operation in the error, where the call's own name says
-   * too little, such as `"mount(MS_BIND|MS_REMOUNT)"`.
-   */
-  op?: string;
-}
 
 /**
  * open(2), always with `O_CLOEXEC`.
@@ -348,48 +225,6 @@ export function readText(path: string): string {
 }
 
 /**
- * geteuid(2): the effective uid, without `--allow-sys`.
- *
- * @returns The effective uid in this process's user namespace.
- */
-export function geteuid(): number {
-  return libc("geteuid").geteuid();
-}
-
-/**
- * mount(2).
- *
- * @param source The source path, or `null`.
- * @param target The target path.
- * @param fstype The filesystem type, or `null`.
- * @param flags `MS_*` flags.
- * @param data Filesystem options, or `null`.
- * @param names The op and paths to name in an error, when `source` is a
- * `/proc/self/fd/N` stand-in.
- * @throws {MountError} With op `"mount"` (or `names.op`) if the call fails.
- */
-export function mount(
-  source: string | null,
-  target: string,
-  fstype: string | null,
-  flags: number,
-  data: string | null,
-  names: PathNames = {},
-): void {
-  const csource = source === null ? null : cString(source, "mount source");
-  const ctarget = cString(target, "mount target");
-  const ctype = fstype === null ? null : cString(fstype, "filesystem type");
-  const cdata = data === null ? null : cString(data, "mount data");
-  check(
-    libc("mount").mount(csource, ctarget, ctype, BigInt(flags >>> 0), cdata),
-    errnoView[0],
-    names.op ?? "mount",
-    names.source ?? source ?? undefined,
-    names.target ?? target,
-  );
-}
-
-/**
  * umount2(2).
  *
  * @param target The mount point.
@@ -471,191 +306,4 @@ export function readlinkAt(dirfd: number, path: string): string {
     path,
   );
   return decoder.decode(buffer.subarray(0, n));
-}
-
-// struct statfs is 120 bytes on x86_64 and aarch64: f_type is its 1st word,
-// f_flags its 11th.
-const statfsWords = new BigUint64Array(16);
-const statfsBytes = new Uint8Array(statfsWords.buffer);
-
-/** fstatfs(2) into `statfsWords`. */
-function fstatfs(fd: number, names: PathNames): BigUint64Array {
-  check(
-    libc("fstatfs").fstatfs(fd, statfsBytes),
-    errnoView[0],
-    "fstatfs",
-    names.source,
-    names.target,
-  );
-  return statfsWords;
-}
-
-/**
- * fstatfs(2): the `f_flags` of the mount an fd is on (`ST_*` bits).
- *
- * @param fd Any fd, an `O_PATH` one or a detached mount included.
- * @param names The paths to name in an error.
- * @returns The `ST_*` flags of the mount.
- * @throws {MountError} With op `"fstatfs"`.
- */
-export function fstatfsFlags(fd: number, names: PathNames = {}): number {
-  return Number(fstatfs(fd, names)[10]);
-}
-
-/**
- * fstatfs(2): the `f_type` of the filesystem an fd is on, its magic number.
- *
- * @param fd Any fd, an `O_PATH` one or a detached mount included.
- * @param names The paths to name in an error.
- * @returns The magic number, such as `PROC_SUPER_MAGIC`.
- * @throws {MountError} With op `"fstatfs"`.
- */
-export function fstatfsType(fd: number, names: PathNames = {}): number {
-  return Number(fstatfs(fd, names)[0]);
-}
-
-// struct statx is 256 bytes, the same on every architecture: stx_mask is the
-// u32 at byte 0, stx_mode the u16 at 28, stx_mnt_id the u64 at 144.
-const statxWords = new Uint32Array(64);
-const statxShorts = new Uint16Array(statxWords.buffer);
-const statxBytes = new Uint8Array(statxWords.buffer);
-const STATX_WANTED = STATX_TYPE | STATX_MODE | STATX_MNT_ID;
-
-/** What {@linkcode fileInfo} reports of a file. */
-export interface FileInfo {
-  /** The type and permission bits (`S_IFMT` and below). */
-  mode: number;
-  /** The id of the mount the file is on, as in mountinfo; -1 before Linux 5.8. */
-  mountId: number;
-}
-
-/**
- * statx(2): the type, mode and mount id of a file, without following a
- * symbolic link at the end of the path when `flags` says so.
- *
- * @param fd A directory fd, or the file's own fd (an `O_PATH` one will do)
- * with an empty `path` and `AT_EMPTY_PATH`.
- * @param path The file, relative to `fd` (default: `fd` itself).
- * @param flags `AT_*` flags, such as `AT_SYMLINK_NOFOLLOW` (default
- * `AT_EMPTY_PATH`).
- * @returns The file's mode and mount id.
- * @throws {MountError} With op `"statx"`.
- */
-export function fileInfo(fd: number, path: string = "", flags: number = AT_EMPTY_PATH): FileInfo {
-  const cpath = tempCString(path, "path");
-  check(
-    libc("statx").statx(fd, cpath, flags, STATX_WANTED, statxBytes),
-    errnoView[0],
-    "statx",
-    path || undefined,
-  );
-  const mode = statxShorts[14];
-  const mountId = statxWords[0] & STATX_MNT_ID
-    ? statxWords[36 + LOW] + statxWords[37 - LOW] * 2 ** 32
-    : -1;
-  return { mode, mountId };
-}
-
-/**
- * open_tree(2), always with `OPEN_TREE_CLOEXEC`.
- *
- * @param dirfd The directory fd `path` is relative to, or `AT_FDCWD`.
- * @param path The path of the tree.
- * @param flags `OPEN_TREE_*` and `AT_*` flags; `OPEN_TREE_CLOEXEC` is added.
- * @returns The new fd: a detached mount with `OPEN_TREE_CLONE`.
- * @throws {MountError} With op `"open_tree(OPEN_TREE_CLONE)"` (or
- * `"open_tree"`) if the call fails.
- */
-export function openTree(dirfd: number, path: string, flags: number): number {
-  const op = flags & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
-  const cpath = tempCString(path, "path");
-  return check(
-    libc("open_tree").open_tree(dirfd, cpath, flags | OPEN_TREE_CLOEXEC),
-    errnoView[0],
-    op,
-    path,
-  );
-}
-
-/**
- * move_mount(2).
- *
- * @param fromDirfd The source dirfd (the mount fd with an empty path).
- * @param fromPath The source path.
- * @param toDirfd The target dirfd, or `AT_FDCWD`.
- * @param toPath The target path.
- * @param flags `MOVE_MOUNT_*` flags.
- * @param names The paths to name in an error.
- * @throws {MountError} With op `"move_mount"` if the call fails.
- */
-export function moveMount(
-  fromDirfd: number,
-  fromPath: string,
-  toDirfd: number,
-  toPath: string,
-  flags: number,
-  names: PathNames = {},
-): void {
-  const cfrom = cString(fromPath, "source path");
-  const cto = cString(toPath, "target path");
-  check(
-    libc("move_mount").move_mount(fromDirfd, cfrom, toDirfd, cto, flags),
-    errnoView[0],
-    "move_mount",
-    names.source ?? (fromPath || undefined),
-    names.target ?? toPath,
-  );
-}
-
-/** The fields of `struct mount_attr`. */
-export interface MountAttrStruct {
-  /** `MOUNT_ATTR_*` bits to set. */
-  attrSet: number;
-  /** `MOUNT_ATTR_*` bits to clear. */
-  attrClr?: number;
-  /** One `MS_*` propagation type, or 0. */
-  propagation?: number;
-  /** The user namespace fd for `MOUNT_ATTR_IDMAP`. */
-  usernsFd?: number;
-}
-
-// One struct, reused: a call fills it and the kernel copies it at once. Its
-// four fields are u64s holding u32 values: only their low halves are written,
-// through a u32 view, so that filling it makes no BigInts.
-const attrHalves = new Uint32Array(MOUNT_ATTR_SIZE_VER0 / 4);
-const attrBytes = new Uint8Array(attrHalves.buffer);
-const ATTR_SIZE = BigInt(MOUNT_ATTR_SIZE_VER0);
-
-/**
- * mount_setattr(2).
- *
- * @param dirfd The mount fd (with an empty path and `AT_EMPTY_PATH`).
- * @param path The path, relative to `dirfd`.
- * @param flags `AT_*` flags, such as `AT_EMPTY_PATH | AT_RECURSIVE`.
- * @param attr The attributes to set and clear.
- * @param names The op and paths to name in an error.
- * @throws {MountError} With op `"mount_setattr"` (`"mount_setattr(MOUNT_ATTR_IDMAP)"`
- * for an id mapping, or `names.op`) if the call fails.
- */
-export function mountSetattr(
-  dirfd: number,
-  path: string,
-  flags: number,
-  attr: MountAttrStruct,
-  names: PathNames = {},
-): void {
-  const op = names.op ??
-    (attr.attrSet & MOUNT_ATTR_IDMAP ? "mount_setattr(MOUNT_ATTR_IDMAP)" : "mount_setattr");
-  const cpath = tempCString(path, "path");
-  attrHalves[LOW] = attr.attrSet;
-  attrHalves[2 + LOW] = attr.attrClr ?? 0;
-  attrHalves[4 + LOW] = attr.propagation ?? 0;
-  attrHalves[6 + LOW] = attr.usernsFd ?? 0;
-  check(
-    libc("mount_setattr").mount_setattr(dirfd, cpath, flags, attrBytes, ATTR_SIZE),
-    errnoView[0],
-    op,
-    names.source ?? (path || undefined),
-    names.target,
-  );
 }

@@ -21,17 +21,9 @@ import {
 } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import {
-  chdir,
-  fchdir,
-  fileInfo,
-  mountSetattr,
-  moveMount,
-  openTree,
-  type PathNames,
-  readText,
-  umount2,
-} from "../ffi/syscalls.ts";
+import { chdir, fchdir, readText, umount2 } from "../ffi/syscalls.ts";
+import { fileInfo, mountSetattr, moveMount, openTree } from "../ffi/mount_api.ts";
+import type { PathNames } from "../ffi/call.ts";
 import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
 import { PROPAGATION_FLAGS, stringifyMountFlags } from "./flags.ts";

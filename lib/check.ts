@@ -7,7 +7,6 @@
  */
 
 import { MountError } from "../ffi/mount_error.ts";
-import { assertPath } from "../ffi/syscalls.ts";
 import { describe } from "./errors.ts";
 import { PROPAGATION_TYPES } from "./flags.ts";
 import { MS_BIND, MS_REC, MS_SILENT } from "../ffi/constants.ts";
@@ -21,6 +20,26 @@ const MAX_MAP_TEXT = 4095;
 /** The longest line a range can take: three 10-digit numbers, 2 spaces, a newline. */
 const MAX_LINE = 33;
 const ID_LIMIT = 2 ** 32;
+
+/**
+ * Checks that `value` can be passed to C as a path: a string with no NUL
+ * byte, which C would silently cut short.
+ *
+ * @param value The path.
+ * @param what What the path is, for the error message, such as
+ * `"mount.source"`.
+ * @throws {TypeError} Naming `what`.
+ */
+export function assertPath(value: unknown, what: string): asserts value is string {
+  if (typeof value !== "string") {
+    throw new TypeError(
+      `Invalid ${what}: expected a string, got ${value === null ? "null" : typeof value}`,
+    );
+  }
+  if (value.includes("\0")) {
+    throw new TypeError(`Invalid ${what}: contains a NUL byte: ${JSON.stringify(value)}`);
+  }
+}
 
 /**
  * Checks the shape of a mount: paths are strings without NUL bytes, flags

@@ -20,7 +20,9 @@ import {
 import { MountError } from "../ffi/mount_error.ts";
 import { libc } from "../ffi/libc.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { fstatfsFlags, mountSetattr, open, openTree, type PathNames } from "../ffi/syscalls.ts";
+import { open } from "../ffi/syscalls.ts";
+import { fstatfsFlags, mountSetattr, openTree } from "../ffi/mount_api.ts";
+import type { PathNames } from "../ffi/call.ts";
 import { assertBind, assertMount, isBareBind } from "./check.ts";
 import { OwnedFd } from "./fd.ts";
 import { explainSourceError } from "./hints.ts";

@@ -6,7 +6,7 @@
  */
 
 import { MOUNT_ATTR__ATIME, MS_BIND } from "../ffi/constants.ts";
-import { assertPath } from "../ffi/syscalls.ts";
+import { assertPath } from "./check.ts";
 import { copyIDMaps, resolveIDMapping } from "./check.ts";
 import { describe } from "./errors.ts";
 import { MOUNT_OPTIONS } from "./flags.ts";

@@ -24,18 +24,9 @@ import {
 } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
-import {
-  assertPath,
-  close,
-  dupCloexec,
-  fileInfo,
-  fstatfsType,
-  mkdirat,
-  open,
-  openAt,
-  openat2,
-  readlinkAt,
-} from "../ffi/syscalls.ts";
+import { close, dupCloexec, mkdirat, open, openAt, openat2, readlinkAt } from "../ffi/syscalls.ts";
+import { assertPath } from "./check.ts";
+import { fileInfo, fstatfsType } from "../ffi/mount_api.ts";
 import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
 

@@ -7,7 +7,7 @@
 
 import { MOUNT_ATTR_IDMAP } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
-import { assertPath } from "../ffi/syscalls.ts";
+import { assertPath } from "./check.ts";
 import { describe } from "./errors.ts";
 import { checkIDMaps, resolveIDMapping } from "./check.ts";
 import { isBind, type Mount } from "./mount.ts";

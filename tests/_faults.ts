@@ -15,12 +15,7 @@ import {
   CLONE_NEWNS,
   F_DUPFD_CLOEXEC,
   MOUNT_ATTR_IDMAP,
-  MS_PRIVATE,
   MS_REC,
-  MS_REMOUNT,
-  MS_SHARED,
-  MS_SLAVE,
-  MS_UNBINDABLE,
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
 import { fallbackSymbols, replaceSymbols, SYMBOLS, type Symbols } from "../ffi/libc.ts";
@@ -46,12 +41,11 @@ export interface LibcCall {
 export type FaultHook = (op: string, call: LibcCall) => number | undefined;
 
 /** Calls that cannot fail in a way the wrappers report: never faulted, never counted. */
-const UNCHECKED = new Set(["close", "geteuid", "__errno_location"]);
-const PROPAGATION = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
+const UNCHECKED = new Set(["close", "__errno_location"]);
 
 /**
  * The op a wrapper's `MountError` names for a raw call: `"open"` for open and
- * openat, `"mount(MS_SHARED)"` for a propagation change, and so on. The
+ * openat, `"mount_setattr(MS_SHARED)"` for a propagation change, and so on. The
  * `syscall(2)` entries are named after the call they make.
  *
  * @param call The call.
@@ -75,12 +69,6 @@ export function opName({ symbol, args }: LibcCall): string {
       return a[1] === CLONE_NEWNS ? "setns(CLONE_NEWNS)" : "setns";
     case "open_tree":
       return Number(a[2]) & OPEN_TREE_CLONE ? "open_tree(OPEN_TREE_CLONE)" : "open_tree";
-    case "mount": {
-      const flags = Number(a[3]);
-      if (flags & MS_REMOUNT) return "mount(MS_BIND|MS_REMOUNT)";
-      if (flags & PROPAGATION) return `mount(${stringifyMountFlags(flags)})`;
-      return "mount";
-    }
     case "mount_setattr": {
       const attr = new DataView((a[3] as Uint8Array).buffer, (a[3] as Uint8Array).byteOffset);
       const recursive = Number(a[2]) & AT_RECURSIVE;

@@ -6,7 +6,8 @@
  */
 
 import { MNT_DETACH } from "../ffi/constants.ts";
-import { mount, umount2 } from "../ffi/syscalls.ts";
+import { umount2 } from "../ffi/syscalls.ts";
+import { mount } from "./_syscalls.ts";
 import { MODE } from "./_env.ts";
 
 /** Owner of a path as `"uid:gid"`, without following a final symlink. */

@@ -7,7 +7,7 @@
  */
 
 import { MS_BIND } from "../ffi/constants.ts";
-import { mount } from "../ffi/syscalls.ts";
+import { mount } from "./_syscalls.ts";
 import { attachMountSource, type IDMap, type MountSource } from "../mod.ts";
 import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
 import { Fixture } from "./_fixture.ts";

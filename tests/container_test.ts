@@ -13,7 +13,8 @@ import {
   startTime,
 } from "./_container.ts";
 import { MNT_DETACH, MS_NOEXEC } from "../ffi/constants.ts";
-import { mount, umount2 } from "../ffi/syscalls.ts";
+import { umount2 } from "../ffi/syscalls.ts";
+import { mount } from "./_syscalls.ts";
 import { CANNOT_MOUNT, NO_ID_RANGE, skipUnless } from "./_env.ts";
 import { childPids, newFds, openFds } from "./_leaks.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
-import { mount } from "../ffi/syscalls.ts";
+import { mount } from "./_syscalls.ts";
 import {
   type Mount,
   MOUNT_ATTR__ATIME,

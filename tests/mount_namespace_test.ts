@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
-import { mount } from "../ffi/syscalls.ts";
+import { mount } from "./_syscalls.ts";
 import { openNamespace, type WorkerMountNamespace } from "../lib/namespace/mount_namespace.ts";
 import type { TestCalls } from "./_test_worker.ts";
 import {

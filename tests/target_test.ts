@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { MS_BIND, MS_REC, O_DIRECTORY, O_PATH } from "../ffi/constants.ts";
-import { close, mount as mountCall, open } from "../ffi/syscalls.ts";
+import { close, open } from "../ffi/syscalls.ts";
+import { mount as mountCall } from "./_syscalls.ts";
 import { resolveInRoot, walkInRoot } from "../lib/target.ts";
 import {
   attachMountSource,

@@ -9,7 +9,8 @@
 import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { PermissionError } from "../../ffi/permission_error.ts";
-import { assertPath, close, open } from "../../ffi/syscalls.ts";
+import { close, open } from "../../ffi/syscalls.ts";
+import { assertPath } from "../check.ts";
 import { O_PATH } from "../../ffi/constants.ts";
 import { assertAttach, assertAttachOptions, type AttachOptions } from "../attach.ts";
 import { assertMount } from "../check.ts";

@@ -7,7 +7,8 @@
 
 import { MountError } from "../../ffi/mount_error.ts";
 import { PermissionError } from "../../ffi/permission_error.ts";
-import { assertPath, readText } from "../../ffi/syscalls.ts";
+import { readText } from "../../ffi/syscalls.ts";
+import { assertPath } from "../check.ts";
 import type { IDMap, Mapping } from "../mount.ts";
 import { CAT, NSENTER } from "./programs.ts";
 

@@ -12,7 +12,8 @@
  */
 
 import { MNT_DETACH } from "../../ffi/constants.ts";
-import { mount, umount2 } from "../../ffi/syscalls.ts";
+import { umount2 } from "../../ffi/syscalls.ts";
+import { mount } from "../_syscalls.ts";
 import { MAPPED_IDS, MODE } from "../_env.ts";
 
 /** A directory the bench may id-map. */
