@@ -10,8 +10,7 @@ import { MountError } from "../ffi/mount_error.ts";
 import { describe } from "./errors.ts";
 import { PROPAGATION_TYPES } from "./flags.ts";
 import { MS_BIND, MS_REC, MS_SILENT } from "../ffi/constants.ts";
-import { type IDMap, isBind, type Mapping, type Mount, type MountIDMapping } from "./mount.ts";
-import type { SpecContext } from "./spec.ts";
+import { type IDMap, isBind, type Mapping, type Mount } from "./mount.ts";
 
 /** The most entries a `uid_map` or `gid_map` may hold (Linux 4.15 and later). */
 const MAX_ID_MAP_ENTRIES = 340;
@@ -336,32 +335,4 @@ export function checkMapping(mapping: unknown, field: string): Mapping {
   checkIDMaps(uidMappings, `${field}.uidMappings`);
   checkIDMaps(gidMappings, `${field}.gidMappings`);
   return mapping as Mapping;
-}
-
-/**
- * The id mapping a mount gets: its own, or, when it names neither a user
- * namespace nor mappings ("idmap" alone), the container's from `context`:
- * its user namespace path first, else its mappings.
- *
- * @param idMapping The mount's id mapping.
- * @param context The container's user namespace.
- * @returns The id mapping to use; `idMapping` itself if it is complete.
- */
-export function resolveIDMapping(
-  idMapping: MountIDMapping,
-  context: SpecContext,
-): MountIDMapping {
-  const { usernsPath, uidMappings, gidMappings } = idMapping;
-  if (usernsPath !== undefined || uidMappings !== undefined || gidMappings !== undefined) {
-    return idMapping;
-  }
-  const resolved: MountIDMapping = {};
-  if (idMapping.recursive !== undefined) resolved.recursive = idMapping.recursive;
-  if (context.usernsPath !== undefined) {
-    resolved.usernsPath = context.usernsPath;
-    return resolved;
-  }
-  if (context.uidMappings !== undefined) resolved.uidMappings = context.uidMappings;
-  if (context.gidMappings !== undefined) resolved.gidMappings = context.gidMappings;
-  return resolved;
 }

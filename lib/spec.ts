@@ -7,7 +7,7 @@
 
 import { MOUNT_ATTR__ATIME, MS_BIND } from "../ffi/constants.ts";
 import { assertPath } from "./check.ts";
-import { copyIDMaps, resolveIDMapping } from "./check.ts";
+import { copyIDMaps } from "./check.ts";
 import { describe } from "./errors.ts";
 import { MOUNT_OPTIONS } from "./flags.ts";
 import type { IDMap, Mount, MountIDMapping } from "./mount.ts";
@@ -325,4 +325,32 @@ function parseCrunMappings(
     });
   }
   return result;
+}
+
+/**
+ * The id mapping a mount gets: its own, or, when it names neither a user
+ * namespace nor mappings ("idmap" alone), the container's from `context`:
+ * its user namespace path first, else its mappings.
+ *
+ * @param idMapping The mount's id mapping.
+ * @param context The container's user namespace.
+ * @returns The id mapping to use; `idMapping` itself if it is complete.
+ */
+export function resolveIDMapping(
+  idMapping: MountIDMapping,
+  context: SpecContext,
+): MountIDMapping {
+  const { usernsPath, uidMappings, gidMappings } = idMapping;
+  if (usernsPath !== undefined || uidMappings !== undefined || gidMappings !== undefined) {
+    return idMapping;
+  }
+  const resolved: MountIDMapping = {};
+  if (idMapping.recursive !== undefined) resolved.recursive = idMapping.recursive;
+  if (context.usernsPath !== undefined) {
+    resolved.usernsPath = context.usernsPath;
+    return resolved;
+  }
+  if (context.uidMappings !== undefined) resolved.uidMappings = context.uidMappings;
+  if (context.gidMappings !== undefined) resolved.gidMappings = context.gidMappings;
+  return resolved;
 }

@@ -9,9 +9,9 @@ import { MOUNT_ATTR_IDMAP } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { assertPath } from "./check.ts";
 import { describe } from "./errors.ts";
-import { checkIDMaps, resolveIDMapping } from "./check.ts";
+import { checkIDMaps } from "./check.ts";
 import { isBind, type Mount } from "./mount.ts";
-import type { SpecContext } from "./spec.ts";
+import { resolveIDMapping, type SpecContext } from "./spec.ts";
 
 function invalid(mount: Mount, rule: string, cause?: unknown): MountError {
   return new MountError("validate", { target: mount.destination, detail: rule, cause });
