@@ -88,5 +88,45 @@ export {
 // Errors.
 export { MountError, type MountErrorNames, type MountErrorOptions } from "./lib/errors.ts";
 
-// Kernel constants.
-export * from "./ffi/constants.ts";
+// Kernel constants a mount is made of: MS_* flags (Mount.flags, clearedFlags,
+// propagationFlags), MOUNT_ATTR_* attributes (recAttr) and MNT_* unmount flags.
+export {
+  MNT_DETACH,
+  MNT_EXPIRE,
+  MNT_FORCE,
+  MOUNT_ATTR_IDMAP,
+  MOUNT_ATTR_NOATIME,
+  MOUNT_ATTR_NODEV,
+  MOUNT_ATTR_NODIRATIME,
+  MOUNT_ATTR_NOEXEC,
+  MOUNT_ATTR_NOSUID,
+  MOUNT_ATTR_NOSYMFOLLOW,
+  MOUNT_ATTR_RDONLY,
+  MOUNT_ATTR_RELATIME,
+  MOUNT_ATTR_STRICTATIME,
+  MOUNT_ATTR__ATIME,
+  MS_BIND,
+  MS_DIRSYNC,
+  MS_I_VERSION,
+  MS_LAZYTIME,
+  MS_MANDLOCK,
+  MS_MOVE,
+  MS_NOATIME,
+  MS_NODEV,
+  MS_NODIRATIME,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_NOSYMFOLLOW,
+  MS_POSIXACL,
+  MS_PRIVATE,
+  MS_RDONLY,
+  MS_REC,
+  MS_RELATIME,
+  MS_REMOUNT,
+  MS_SHARED,
+  MS_SILENT,
+  MS_SLAVE,
+  MS_STRICTATIME,
+  MS_SYNCHRONOUS,
+  MS_UNBINDABLE,
+} from "./ffi/constants.ts";
