@@ -44,12 +44,15 @@
 // The Mount model.
 export {
   type IDMap,
+  type InRoot,
   isBind,
   isIDMapped,
   type Mapping,
   type Mount,
   type MountAttr,
   type MountIDMapping,
+  type MountSourceType,
+  type MountTarget,
 } from "./lib/mount.ts";
 export { EXT_COPYUP, KNOWN_MOUNT_OPTIONS, stringifyMountFlags } from "./lib/flags.ts";
 
@@ -65,25 +68,21 @@ export { getUserNamespaceMappings, isSameMapping } from "./lib/userns/idmap.ts";
 export { type GetOptions, Handles, type HandlesOptions } from "./lib/userns/handles.ts";
 
 // Mount sources.
-export { mountFd, type MountFdOptions, MountSource, type MountSourceType } from "./lib/source.ts";
+export { mountFd, type MountFdOptions, MountSource } from "./lib/source.ts";
 
 // Where a mount goes, and attaching it there.
-export type { InRoot, MountTarget } from "./lib/target.ts";
 export { attachMountSource, type AttachOptions } from "./lib/attach.ts";
-export {
-  mountInto,
-  type MountIntoOptions,
-  unmount,
-  type UnmountOptions,
-} from "./lib/mount_into.ts";
+export { mountInto, type MountIntoOptions } from "./lib/mount_into.ts";
+export { unmount, type UnmountOptions } from "./lib/unmount.ts";
 
 // Another mount namespace, joined by a Worker (runc's mount source thread).
-export {
-  type MountNamespace,
-  type MountNamespaceOptions,
-  type MountNamespaceRequestOptions,
-  openMountNamespace,
+export type {
+  MountNamespace,
+  MountNamespaceOptions,
+  MountNamespaceRequestOptions,
+  MountNamespaceSourceOptions,
 } from "./lib/namespace/mount_namespace.ts";
+export { openMountNamespace } from "./lib/namespace/open.ts";
 
 // Errors.
 export { MountError, type MountErrorNames, type MountErrorOptions } from "./lib/errors.ts";
@@ -94,6 +93,7 @@ export {
   MNT_DETACH,
   MNT_EXPIRE,
   MNT_FORCE,
+  MOUNT_ATTR__ATIME,
   MOUNT_ATTR_IDMAP,
   MOUNT_ATTR_NOATIME,
   MOUNT_ATTR_NODEV,
@@ -104,7 +104,6 @@ export {
   MOUNT_ATTR_RDONLY,
   MOUNT_ATTR_RELATIME,
   MOUNT_ATTR_STRICTATIME,
-  MOUNT_ATTR__ATIME,
   MS_BIND,
   MS_DIRSYNC,
   MS_I_VERSION,

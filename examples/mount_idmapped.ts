@@ -9,20 +9,22 @@
  * mounted, 1 when a syscall or helper failed, 2 for bad usage (the C tool
  * exits 0 after printing its usage; 2 is the usual status of a usage error).
  *
- * It starts fast: it reads its command line itself, with no module but the
- * kernel constants, and loads the library modules a mount needs (not all of
- * `mod.ts`) only once the command line asks for a mount. `--help` and bad
- * usage load nothing more. `deno task mount-idmapped` runs this file.
+ * It imports only `mod.ts`, as any user's program would. `deno task
+ * mount-idmapped` runs this file.
  *
  * @module
  */
 
-import { MS_BIND, MS_REC } from "../ffi/constants.ts";
-import type { attachMountSource } from "../lib/attach.ts";
-import type { MountError } from "../lib/errors.ts";
-import type { mountFd } from "../lib/source.ts";
-import type { validateMount } from "../lib/validate.ts";
-import type { IDMap, Mount } from "../mod.ts";
+import {
+  attachMountSource,
+  type IDMap,
+  type Mount,
+  MountError,
+  mountFd,
+  MS_BIND,
+  MS_REC,
+  validateMount,
+} from "../mod.ts";
 
 const USAGE =
   `Usage: mount-idmapped --map-mount=<idmap> [--map-mount=<idmap>]... [--recursive] <source> <target>
@@ -174,33 +176,6 @@ export function parseCommandLine(args: string[]): Mount | "help" {
   return mount;
 }
 
-/** What a mount needs of the library. */
-interface Mounting {
-  validateMount: typeof validateMount;
-  mountFd: typeof mountFd;
-  attachMountSource: typeof attachMountSource;
-  MountError: typeof MountError;
-}
-
-/**
- * Loads the library modules a mount needs: only these, and only once the
- * command line asks for a mount.
- */
-async function loadMounting(): Promise<Mounting> {
-  const [validate, source, attach, errors] = await Promise.all([
-    import("../lib/validate.ts"),
-    import("../lib/source.ts"),
-    import("../lib/attach.ts"),
-    import("../lib/errors.ts"),
-  ]);
-  return {
-    validateMount: validate.validateMount,
-    mountFd: source.mountFd,
-    attachMountSource: attach.attachMountSource,
-    MountError: errors.MountError,
-  };
-}
-
 /**
  * Runs the tool.
  *
@@ -208,21 +183,18 @@ async function loadMounting(): Promise<Mounting> {
  * @returns The exit status.
  */
 export async function main(args: string[]): Promise<number> {
-  let mountError: typeof MountError | undefined;
   try {
     const mount = parseCommandLine(args);
     if (mount === "help") {
       console.log(USAGE);
       return 0;
     }
-    const lib = await loadMounting();
-    mountError = lib.MountError;
-    lib.validateMount(mount);
-    using source = await lib.mountFd(mount);
-    lib.attachMountSource(source, mount.destination);
+    validateMount(mount);
+    using source = await mountFd(mount);
+    attachMountSource(source, mount.destination);
     return 0;
   } catch (error) {
-    const failed = mountError !== undefined && error instanceof mountError;
+    const failed = error instanceof MountError;
     const usage = error instanceof UsageError || error instanceof TypeError ||
       (failed && (error as MountError).op === "validate");
     console.error(`mount-idmapped: ${(error as Error).message}`);

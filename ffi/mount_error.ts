@@ -87,10 +87,10 @@ export class MountError extends Error {
    * @param op The operation that failed.
    * @param options The errno, the paths involved and the reason.
    */
-  constructor(op: string, options: MountErrorOptions = {}) {
-    const { errno, source, target, userns, hint, cause } = options;
+  constructor(op: string, options?: MountErrorOptions) {
+    const { errno, source, target, userns, hint, cause } = options ?? {};
     const code = errno === undefined ? undefined : errnoName(errno);
-    let reason = options.detail ??
+    let reason = options?.detail ??
       (errno === undefined ? "failed" : errnoDescription(errno));
     if (code !== undefined) reason = `${code}: ${reason}`;
     if (hint) reason += ` ${hint}`;
@@ -107,7 +107,7 @@ export class MountError extends Error {
     if (source !== undefined) this.source = source;
     if (target !== undefined) this.target = target;
     if (userns !== undefined) this.userns = userns;
-    this.#detail = options.detail;
+    this.#detail = options?.detail;
     this.#hint = hint || undefined;
   }
 

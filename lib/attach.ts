@@ -17,25 +17,20 @@ import {
   OPEN_TREE_CLONE,
   S_IFDIR,
   S_IFMT,
-  UMOUNT_NOFOLLOW,
 } from "../ffi/constants.ts";
+import type { PathNames } from "../ffi/call.ts";
+import { fileInfo, mountSetattr, moveMount, openTree } from "../ffi/mount_api.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { chdir, fchdir, readText, umount2 } from "../ffi/syscalls.ts";
-import { fileInfo, mountSetattr, moveMount, openTree } from "../ffi/mount_api.ts";
-import type { PathNames } from "../ffi/call.ts";
+import { readText } from "../ffi/syscalls.ts";
+import { assertAttachOptions, assertTarget } from "./check.ts";
 import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
 import { PROPAGATION_FLAGS, stringifyMountFlags } from "./flags.ts";
-import type { Mount } from "./mount.ts";
-import { MountSource, type MountSourceType } from "./source.ts";
-import {
-  assertTarget,
-  type MountTarget,
-  openTarget,
-  targetName,
-  type WireTarget,
-} from "./target.ts";
+import type { Mount, MountSourceType, MountTarget } from "./mount.ts";
+import { MountSource } from "./source.ts";
+import { openTarget, targetName, type WireTarget } from "./target.ts";
+import { type ThreadContext, unmountFd } from "./unmount.ts";
 
 /**
  * Options of {@linkcode attachMountSource}.
@@ -65,16 +60,6 @@ export interface SourceFd {
   readonly mount: Mount;
   /** The mount namespace it was opened in, if not the caller's. */
   readonly namespace?: string;
-}
-
-/** What an attach needs of the thread it runs on. */
-export interface ThreadContext {
-  /**
-   * An fd of a `/proc` that shows this process, in a Worker joined to
-   * another mount namespace (where `/proc` may show another pid namespace,
-   * or nothing); `undefined` for the thread's own `/proc`.
-   */
-  readonly procFd?: number;
 }
 
 /**
@@ -114,11 +99,11 @@ export interface ThreadContext {
 export function attachMountSource(
   source: MountSource,
   target: MountTarget,
-  options: AttachOptions = {},
+  options?: AttachOptions,
 ): void {
   assertAttach(source, target, options);
   try {
-    attach(source, target, options, {});
+    attachOnThread(source, target, options ?? {}, {});
   } catch (error) {
     throw PermissionError.in(error, "attachMountSource");
   }
@@ -129,43 +114,24 @@ export function attachMountSource(
  *
  * @param source What should be an open mount source.
  * @param target What should be a target.
- * @param options What should be attach options.
+ * @param options What should be attach options, or `undefined`.
+ * @param namespace Whether a `MountNamespace` call takes them.
  * @throws {TypeError} Naming what is wrong.
  */
-export function assertAttach(source: unknown, target: unknown, options: unknown): void {
+export function assertAttach(
+  source: unknown,
+  target: unknown,
+  options: unknown,
+  namespace = false,
+): asserts target is MountTarget {
   if (!(source instanceof MountSource)) {
     throw new TypeError(
       `Invalid source: expected a MountSource from mountFd, got ${describe(source)}`,
     );
   }
   assertTarget(target);
-  assertAttachOptions(options, target);
+  assertAttachOptions(options, target, namespace);
   if (source.closed) throw new TypeError("Cannot attach a closed mount source");
-}
-
-/**
- * Checks attach options against their target.
- *
- * @param options What should be attach options.
- * @param target A checked target.
- * @throws {TypeError} For a non-boolean `create`, or `create` with a string
- * target (a mount point is created only inside a root).
- */
-export function assertAttachOptions(options: unknown, target: MountTarget): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Invalid options: expected an object, got ${describe(options)}`);
-  }
-  const { create } = options as AttachOptions;
-  if (create === undefined || create === false) return;
-  if (create !== true) {
-    throw new TypeError(`Invalid options.create: expected a boolean, got ${describe(create)}`);
-  }
-  if (typeof target === "string") {
-    throw new TypeError(
-      "Invalid options.create: a mount point is created only inside a root: " +
-        "pass the target as { root, path }",
-    );
-  }
 }
 
 /**
@@ -181,7 +147,7 @@ export function assertAttachOptions(options: unknown, target: MountTarget): void
  * @param thread What the thread needs to undo an attach.
  * @throws {MountError} Naming the step that failed.
  */
-export function attach(
+export function attachOnThread(
   source: SourceFd,
   target: WireTarget,
   options: AttachOptions,
@@ -284,43 +250,6 @@ function undo(error: unknown, tree: number, thread: ThreadContext, target: strin
     }
   }
   return error;
-}
-
-/**
- * umount2(2) through `/proc/self/fd/N`: of the mount whose root `fd` is, or,
- * with `name`, of the mount on the entry `name` of the directory `fd` (not
- * following a symbolic link there). An fd of a mount keeps it busy: only a
- * detach goes through its own fd.
- *
- * @param fd A mount fd, or a directory fd with `name`.
- * @param flags `MNT_*` flags.
- * @param thread Where this thread's `/proc` is.
- * @param name An entry of the directory `fd`, with no `/`.
- * @param target The target, as the error names it.
- * @throws {MountError} With op `"umount2"`.
- */
-export function unmountFd(
-  fd: number,
-  flags: number,
-  thread: ThreadContext,
-  name?: string,
-  target?: string,
-): void {
-  const path = name === undefined ? `self/fd/${fd}` : `self/fd/${fd}/${name}`;
-  const nofollow = name === undefined ? 0 : UMOUNT_NOFOLLOW;
-  try {
-    if (thread.procFd === undefined) return umount2(`/proc/${path}`, flags | nofollow);
-    // A relative path from the saved /proc: this thread's cwd is its own.
-    fchdir(thread.procFd, "/proc");
-    try {
-      umount2(path, flags | nofollow);
-    } finally {
-      chdir("/");
-    }
-  } catch (error) {
-    if (!(error instanceof MountError) || target === undefined) throw error;
-    throw error.withNames({ target });
-  }
 }
 
 const PROC_ROOT = /^\/proc\/(\d+|self|thread-self)\/root(\/|$)/;

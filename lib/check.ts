@@ -1,24 +1,26 @@
 /**
- * Input checks, made before any syscall: the shape of a mount and of its id
- * mappings, as `TypeError`s naming the bad field. runc's validation rules,
- * which are `MountError`s, are in `validate.ts` and use these.
+ * Every check made before a syscall, each called once per entry point: the
+ * shape of a mount, of its id mappings, of a target and of the options, as
+ * `TypeError`s naming the bad field; and {@linkcode checkMount}, which also
+ * says what kind of source a mount makes (a `MountError` for a mount no
+ * source can carry). runc's validation rules, `MountError`s too, are in
+ * `validate.ts` and use these.
  *
  * @module
  */
 
 import { MountError } from "../ffi/mount_error.ts";
 import { describe } from "./errors.ts";
-import { PROPAGATION_TYPES } from "./flags.ts";
+import { checkIDMaps } from "./id_ranges.ts";
+import { OwnedFd } from "./fd.ts";
+import {
+  BIND_REMOUNT_FLAGS,
+  PROPAGATION_TYPES,
+  REFUSED_BIND_FLAGS,
+  stringifyMountFlags,
+} from "./flags.ts";
 import { MS_BIND, MS_REC, MS_SILENT } from "../ffi/constants.ts";
-import { type IDMap, isBind, type Mapping, type Mount } from "./mount.ts";
-
-/** The most entries a `uid_map` or `gid_map` may hold (Linux 4.15 and later). */
-const MAX_ID_MAP_ENTRIES = 340;
-/** The kernel takes a map's text in one write of less than a page. */
-const MAX_MAP_TEXT = 4095;
-/** The longest line a range can take: three 10-digit numbers, 2 spaces, a newline. */
-const MAX_LINE = 33;
-const ID_LIMIT = 2 ** 32;
+import { isBind, type Mount, type MountSourceType, type MountTarget } from "./mount.ts";
 
 /**
  * Checks that `value` can be passed to C as a path: a string with no NUL
@@ -181,158 +183,174 @@ export function isBareBind(mount: unknown): mount is Mount {
 }
 
 /**
- * Refuses a mount that is not a bind mount, as runc's `mountFd` does.
+ * The one check of a mount before a source is made of it, and what kind of
+ * source that is: `"plain-open"` for a bare bind (an `O_PATH` fd), else
+ * `"open_tree"` (a detached mount that carries its id mapping, flags and
+ * `recAttr`). The common bare bind takes one call, {@linkcode isBareBind};
+ * anything else is checked in full.
+ *
+ * @param mount What should be a bind mount.
+ * @param op The operation, for a `MountError`.
+ * @returns The kind of source it makes.
+ * @throws {TypeError} For a malformed mount ({@linkcode assertMount}).
+ * @throws {MountError} For a mount that is not a bind mount (`only
+ * bind-mounts are supported`, as runc says), or that has a flag a bind mount
+ * can't carry: a flag is applied or refused, never silently dropped.
+ *
+ * @example A bare bind, and one with more to carry
+ * ```ts
+ * import { checkMount } from "./check.ts";
+ * import { MS_BIND, MS_RDONLY } from "../ffi/constants.ts";
+ * checkMount({ source: "/srv", destination: "/mnt", flags: MS_BIND }); // "plain-open"
+ * checkMount({ source: "/srv", destination: "/mnt", flags: MS_BIND | MS_RDONLY }); // "open_tree"
+ * ```
+ */
+export function checkMount(mount: unknown, op = "mountFd"): MountSourceType {
+  return isBareBind(mount) ? "plain-open" : checkMountInFull(mount, op);
+}
+
+/**
+ * {@linkcode checkMount} without its shortcut for a bare bind: every check,
+ * for any mount (a test holds the shortcut to it).
+ *
+ * @param mount What should be a bind mount.
+ * @param op The operation, for a `MountError`.
+ * @returns The kind of source it makes.
+ * @throws {TypeError} For a malformed mount.
+ * @throws {MountError} For a mount no source can carry.
+ *
+ * @example The full checks of a bare bind
+ * ```ts
+ * import { checkMountInFull } from "./check.ts";
+ * import { MS_BIND } from "../ffi/constants.ts";
+ * checkMountInFull({ source: "/srv", destination: "/mnt", flags: MS_BIND }); // "plain-open"
+ * ```
+ */
+export function checkMountInFull(mount: unknown, op = "mountFd"): MountSourceType {
+  assertMount(mount);
+  const names = { source: mount.source, target: mount.destination };
+  if (!isBind(mount)) {
+    throw new MountError(op, { ...names, detail: "new mount api: only bind-mounts are supported" });
+  }
+  const refused = mount.flags & REFUSED_BIND_FLAGS;
+  if (refused !== 0) {
+    throw new MountError(op, {
+      ...names,
+      detail: `a bind mount can't carry ${stringifyMountFlags(refused)}: ` +
+        "a bind mount shares its filesystem, whose own flags are set where it is mounted",
+    });
+  }
+  return mount.idMapping != null || mount.recAttr !== undefined || wantsFlags(mount)
+    ? "open_tree"
+    : "plain-open";
+}
+
+/**
+ * Whether a mount's flags ask for more than a bind: runc's rule for
+ * applying them (`clearedFlags` asks too, for a flag to be cleared).
  *
  * @param mount A checked mount.
- * @param op The operation, for the error.
- * @throws {MountError} `only bind-mounts are supported`.
+ * @returns `true` if flags are to be applied.
+ *
+ * @example A read-only bind has flags to apply
+ * ```ts
+ * import { wantsFlags } from "./check.ts";
+ * import { MS_BIND, MS_RDONLY } from "../ffi/constants.ts";
+ * wantsFlags({ source: "/srv", destination: "/mnt", flags: MS_BIND | MS_RDONLY }); // true
+ * ```
  */
-export function assertBind(mount: Mount, op = "mountFd"): void {
-  if (isBind(mount)) return;
-  throw new MountError(op, {
-    source: mount.source,
-    target: mount.destination,
-    detail: "new mount api: only bind-mounts are supported",
-  });
-}
-
-/** Whether `value` is an integer from `min` to 2^32 - 2 + `min`. */
-function inRange(value: unknown, min: number): value is number {
-  return typeof value === "number" && Number.isInteger(value) && value >= min &&
-    value < ID_LIMIT - 1 + min;
-}
-
-function badNumber(value: unknown, field: string, min: number): TypeError {
-  const range = min === 0 ? "0 to 4294967294" : "1 to 4294967295";
-  return new TypeError(
-    `Invalid ${field}: expected an integer from ${range}, got ${describe(value)}`,
-  );
-}
-
-function badEnd(name: string, key: string, end: number): TypeError {
-  return new TypeError(`Invalid ${name}: ${key} + size must be below 2^32, got ${end}`);
-}
-
-function assertList(maps: unknown, field: string): asserts maps is unknown[] {
-  if (!Array.isArray(maps)) {
-    throw new TypeError(
-      `Invalid ${field}: expected an array of { containerID, hostID, size }, got ${describe(maps)}`,
-    );
-  }
-}
-
-function assertEntry(entry: unknown, field: string, i: number): asserts entry is object {
-  if (typeof entry !== "object" || entry === null) {
-    throw new TypeError(
-      `Invalid ${field}[${i}]: expected { containerID, hostID, size }, got ${describe(entry)}`,
-    );
-  }
-}
-
-/** Checks entry `i` of a list; its name is built only for an error. */
-function checkEntry(entry: unknown, field: string, i: number): void {
-  assertEntry(entry, field, i);
-  const { containerID, hostID, size } = entry as Record<string, unknown>;
-  if (!inRange(size, 1)) throw badNumber(size, `${field}[${i}].size`, 1);
-  if (!inRange(containerID, 0)) throw badNumber(containerID, `${field}[${i}].containerID`, 0);
-  if (containerID + size >= ID_LIMIT) {
-    throw badEnd(`${field}[${i}]`, "containerID", containerID + size);
-  }
-  if (!inRange(hostID, 0)) throw badNumber(hostID, `${field}[${i}].hostID`, 0);
-  if (hostID + size >= ID_LIMIT) throw badEnd(`${field}[${i}]`, "hostID", hostID + size);
-}
-
-function checkOverlap(maps: IDMap[], field: string, side: keyof IDMap): void {
-  if (maps.length < 2) return;
-  const order = maps.map((_, i) => i).sort((a, b) => maps[a][side] - maps[b][side]);
-  for (let k = 1; k < order.length; k++) {
-    const prev = maps[order[k - 1]];
-    if (prev[side] + prev.size > maps[order[k]][side]) {
-      const [i, j] = [order[k - 1], order[k]].sort((a, b) => a - b);
-      throw new TypeError(
-        `Invalid ${field}: entries ${i} and ${j} overlap in ${side}`,
-      );
-    }
-  }
+export function wantsFlags(mount: Mount): boolean {
+  return (mount.flags & BIND_REMOUNT_FLAGS) !== 0 || (mount.clearedFlags ?? 0) !== 0;
 }
 
 /**
- * Checks a list of id ranges as the kernel checks a `uid_map` write: 1 to 340
- * entries of integer ids below 2^32 - 1, sizes of at least 1, `id + size`
- * below 2^32, no two ranges overlapping on either side, and less than a
- * page (4 KiB) of text.
+ * Checks a target's shape.
  *
- * @param maps The list.
- * @param field Its name, for the error message, such as
- * `"idMapping.uidMappings"`.
- * @returns `maps`, typed.
- * @throws {TypeError} Naming the bad field, such as
- * `Invalid idMapping.uidMappings[0].size: expected an integer from 1 to
- * 4294967295, got 0`.
- */
-export function checkIDMaps(maps: unknown, field: string): IDMap[] {
-  assertList(maps, field);
-  if (maps.length === 0) {
-    throw new TypeError(`Invalid ${field}: needs at least one entry`);
-  }
-  if (maps.length > MAX_ID_MAP_ENTRIES) {
-    throw new TypeError(
-      `Invalid ${field}: the kernel takes at most ${MAX_ID_MAP_ENTRIES} entries, got ${maps.length}`,
-    );
-  }
-  for (let i = 0; i < maps.length; i++) checkEntry(maps[i], field, i);
-  const checked = maps as IDMap[];
-  checkOverlap(checked, field, "containerID");
-  checkOverlap(checked, field, "hostID");
-  if (checked.length * MAX_LINE > MAX_MAP_TEXT) {
-    const bytes = checked.reduce(
-      (n, m) => n + `${m.containerID} ${m.hostID} ${m.size}\n`.length,
-      0,
-    );
-    if (bytes > MAX_MAP_TEXT) {
-      throw new TypeError(
-        `Invalid ${field}: the kernel takes at most ${MAX_MAP_TEXT} bytes of map text, ` +
-          `these ${checked.length} entries make ${bytes}`,
-      );
-    }
-  }
-  return checked;
-}
-
-/**
- * Copies a list of id ranges, checking only its shape (an array of objects):
- * for a conversion whose result is checked later, as an OCI spec's is.
- *
- * @param maps The list.
- * @param field Its name, for the error message.
- * @returns A copy of each range's three fields.
- * @throws {TypeError} For something other than an array of objects.
- */
-export function copyIDMaps(maps: unknown, field: string): IDMap[] {
-  assertList(maps, field);
-  return maps.map((entry, i) => {
-    assertEntry(entry, field, i);
-    const { containerID, hostID, size } = entry as IDMap;
-    return { containerID, hostID, size };
-  });
-}
-
-/**
- * Checks both lists of a mapping with {@linkcode checkIDMaps}.
- *
- * @param mapping The mapping.
- * @param field Its name, for the error message.
- * @returns `mapping`, typed.
+ * @param target What should be a {@linkcode MountTarget}.
+ * @param field Its name, for the error.
  * @throws {TypeError} Naming the bad field.
  */
-export function checkMapping(mapping: unknown, field: string): Mapping {
-  if (typeof mapping !== "object" || mapping === null) {
+export function assertTarget(target: unknown, field = "target"): asserts target is MountTarget {
+  if (typeof target === "string") return assertPath(target, field);
+  if (typeof target !== "object" || target === null) {
     throw new TypeError(
-      `Invalid ${field}: expected { uidMappings, gidMappings }, got ${describe(mapping)}`,
+      `Invalid ${field}: expected a path or { root, path }, got ${describe(target)}`,
     );
   }
-  const { uidMappings, gidMappings } = mapping as Record<string, unknown>;
-  checkIDMaps(uidMappings, `${field}.uidMappings`);
-  checkIDMaps(gidMappings, `${field}.gidMappings`);
-  return mapping as Mapping;
+  const { root, path } = target as Record<string, unknown>;
+  if (root instanceof OwnedFd) {
+    if (root.closed) throw new TypeError(`Invalid ${field}.root: the fd is closed`);
+  } else {
+    assertPath(root, `${field}.root`);
+  }
+  assertPath(path, `${field}.path`);
+}
+
+/** Checks that options, when given, are an object; returns its fields. */
+function optionsOf(options: unknown): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Invalid options: expected an object, got ${describe(options)}`);
+  }
+  return options as Record<string, unknown>;
+}
+
+function assertBoolean(value: unknown, field: string): void {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(`Invalid options.${field}: expected a boolean, got ${describe(value)}`);
+  }
+}
+
+/**
+ * Checks the options of an attach against their target: `create` is a
+ * boolean, and asks for nothing with a string target (a mount point is
+ * created only inside a root); `sourceIn`, when `namespace` is set (a
+ * `MountNamespace` call), is `"caller"` or `"namespace"`.
+ *
+ * @param options What should be attach options, or `undefined`.
+ * @param target A checked target.
+ * @param namespace Whether a `MountNamespace` call takes them.
+ * @throws {TypeError} Naming the bad option.
+ */
+export function assertAttachOptions(
+  options: unknown,
+  target: MountTarget,
+  namespace = false,
+): void {
+  const { create, sourceIn } = optionsOf(options);
+  if (namespace) assertSourceIn(sourceIn);
+  assertBoolean(create, "create");
+  if (create === true && typeof target === "string") {
+    throw new TypeError(
+      "Invalid options.create: a mount point is created only inside a root: " +
+        "pass the target as { root, path }",
+    );
+  }
+}
+
+/**
+ * Checks the options of an unmount: `detach` is a boolean.
+ *
+ * @param options What should be unmount options, or `undefined`.
+ * @throws {TypeError} For a non-boolean `detach`.
+ */
+export function assertUnmountOptions(options: unknown): void {
+  assertBoolean(optionsOf(options).detach, "detach");
+}
+
+/**
+ * Checks the options of a `MountNamespace.mountFd`: `sourceIn`.
+ *
+ * @param options What should be its options, or `undefined`.
+ * @throws {TypeError} For a `sourceIn` other than `"caller"` or `"namespace"`.
+ */
+export function assertSourceOptions(options: unknown): void {
+  assertSourceIn(optionsOf(options).sourceIn);
+}
+
+function assertSourceIn(sourceIn: unknown): void {
+  if (sourceIn === undefined || sourceIn === "caller" || sourceIn === "namespace") return;
+  throw new TypeError(
+    `Invalid options.sourceIn: expected "caller" or "namespace", got ${describe(sourceIn)}`,
+  );
 }

@@ -6,6 +6,7 @@
  */
 
 import { MS_BIND } from "../ffi/constants.ts";
+import type { OwnedFd } from "./fd.ts";
 
 /**
  * One range of an id mapping, as in `/proc/PID/uid_map`.
@@ -162,3 +163,48 @@ export function isBind(mount: Mount): boolean {
 export function isIDMapped(mount: Mount): boolean {
   return mount.idMapping != null;
 }
+
+/**
+ * What kind of fd a `MountSource` holds: a detached mount from
+ * open_tree(2), which carries the mount's id mapping and flags, or an
+ * `O_PATH` fd of a bare bind's source.
+ *
+ * @example Branch on the type
+ * ```ts
+ * import type { MountSourceType } from "@mountfd/mountfd";
+ * const type: MountSourceType = "open_tree";
+ * ```
+ */
+export type MountSourceType = "open_tree" | "plain-open";
+
+/**
+ * A path inside a root, such as a container's rootfs: resolved as if `root`
+ * were `/`. `..` and absolute symbolic links stop at the root, magic links
+ * (`/proc/PID/fd/N`, `/proc/PID/root` ...) are refused, and the result is
+ * never outside the root.
+ *
+ * @example The /data directory of a container's rootfs
+ * ```ts
+ * import type { InRoot } from "@mountfd/mountfd";
+ * const target: InRoot = { root: "/run/container/rootfs", path: "/data" };
+ * ```
+ */
+export interface InRoot {
+  /** The root: a directory path of the caller's, or an fd of one (not closed). */
+  root: string | OwnedFd;
+  /** The path inside it; absolute or not, it starts at the root. */
+  path: string;
+}
+
+/**
+ * Where a mount goes: a path of the caller's mount namespace, resolved once
+ * as mount(2) would (following symbolic links), or a path inside a root.
+ *
+ * @example Two targets
+ * ```ts
+ * import type { MountTarget } from "@mountfd/mountfd";
+ * const host: MountTarget = "/mnt/data";
+ * const inContainer: MountTarget = { root: "/run/container/rootfs", path: "/data" };
+ * ```
+ */
+export type MountTarget = string | InRoot;

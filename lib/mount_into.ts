@@ -1,34 +1,16 @@
 /**
- * The whole mount in one call, and its undoing: {@linkcode mountInto} and
- * {@linkcode unmount}.
+ * The whole mount in one call: {@linkcode mountInto}. Its undoing,
+ * `unmount`, is in `unmount.ts`.
  *
  * @module
  */
 
-import { MNT_DETACH } from "../ffi/constants.ts";
-import { errnoValue } from "../ffi/errno.ts";
-import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { umount2 } from "../ffi/syscalls.ts";
-import {
-  assertAttachOptions,
-  attach,
-  type AttachOptions,
-  type ThreadContext,
-  unmountFd,
-} from "./attach.ts";
-import { assertMount } from "./check.ts";
-import { describe } from "./errors.ts";
-import type { Mount } from "./mount.ts";
-import { mountFd, type MountFdOptions } from "./source.ts";
-import {
-  assertTarget,
-  components,
-  type MountTarget,
-  openTarget,
-  targetName,
-  type WireTarget,
-} from "./target.ts";
+import { attachOnThread, type AttachOptions } from "./attach.ts";
+import { assertAttachOptions, assertTarget, checkMount } from "./check.ts";
+import { explainSourceError } from "./hints.ts";
+import type { Mount, MountTarget } from "./mount.ts";
+import { makeSource, type MountFdOptions } from "./source.ts";
 
 /**
  * Options of {@linkcode mountInto}: those of {@linkcode mountFd} and of
@@ -79,108 +61,21 @@ export interface MountIntoOptions extends MountFdOptions, AttachOptions {}
 export async function mountInto(
   mount: Mount,
   target: MountTarget,
-  options: MountIntoOptions = {},
+  options?: MountIntoOptions,
 ): Promise<void> {
-  assertMount(mount);
-  assertTarget(target);
-  assertAttachOptions(options, target);
   try {
-    const source = await mountFd(mount, options);
+    const type = checkMount(mount);
+    assertTarget(target);
+    assertAttachOptions(options, target);
+    options?.signal?.throwIfAborted();
+    const source = await makeSource(mount, type, options ?? {});
     try {
-      options.signal?.throwIfAborted();
-      attach(source, target, options, {});
+      options?.signal?.throwIfAborted();
+      attachOnThread(source, target, options ?? {}, {});
     } finally {
-      source.close(); // not `using`: see attach()
+      source.close(); // not `using`: see attachOnThread()
     }
   } catch (error) {
-    throw PermissionError.in(error, "mountInto");
+    throw PermissionError.in(explainSourceError(error, mount), "mountInto");
   }
-}
-
-/**
- * Options of {@linkcode unmount}.
- *
- * @example Detach a busy mount
- * ```ts
- * import type { UnmountOptions } from "@mountfd/mountfd";
- * const options: UnmountOptions = { detach: true };
- * ```
- */
-export interface UnmountOptions {
-  /** Detach the mount now, and let the kernel clean it up once unused (`MNT_DETACH`). */
-  detach?: boolean;
-}
-
-/**
- * Unmounts the mount at `target` (umount2(2)), in the caller's mount
- * namespace. A string is resolved as umount(2) would; an `InRoot` target
- * inside its root, without following a final symbolic link.
- *
- * @param target The mount point.
- * @param options `detach` for `MNT_DETACH`.
- * @throws {TypeError} For a bad target.
- * @throws {MountError} With op `"umount2"` (EINVAL: nothing is mounted
- * there; EBUSY: in use, try `detach`), or that of resolving the target.
- *
- * @example Undo a mount in a container's rootfs
- * ```ts
- * import { unmount } from "@mountfd/mountfd";
- * unmount({ root: "/run/container/rootfs", path: "/data" }, { detach: true });
- * ```
- */
-export function unmount(target: MountTarget, options: UnmountOptions = {}): void {
-  assertTarget(target);
-  assertUnmountOptions(options);
-  try {
-    unmountTarget(target, options, {});
-  } catch (error) {
-    throw PermissionError.in(error, "unmount");
-  }
-}
-
-/**
- * Checks the options of an unmount.
- *
- * @param options What should be unmount options.
- * @throws {TypeError} For a non-boolean `detach`.
- */
-export function assertUnmountOptions(options: unknown): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Invalid options: expected an object, got ${describe(options)}`);
-  }
-  const { detach } = options as UnmountOptions;
-  if (detach !== undefined && typeof detach !== "boolean") {
-    throw new TypeError(`Invalid options.detach: expected a boolean, got ${describe(detach)}`);
-  }
-}
-
-/**
- * Unmounts on the calling thread, synchronously, for a Worker too. An
- * `InRoot` target's parent is resolved in the root, and the mount on its
- * last entry unmounted through it (`UMOUNT_NOFOLLOW`): an fd of the mount
- * itself would keep it busy.
- *
- * @param target A checked target.
- * @param options `detach` for `MNT_DETACH`.
- * @param thread Where this thread's `/proc` is.
- * @throws {MountError} With op `"umount2"`, or that of resolving the target.
- */
-export function unmountTarget(
-  target: WireTarget,
-  options: UnmountOptions,
-  thread: ThreadContext,
-): void {
-  const flags = options.detach ? MNT_DETACH : 0;
-  if (typeof target === "string") return umount2(target, flags);
-  const names = components(target.path);
-  const last = names.pop();
-  if (last === undefined || last === "..") {
-    throw new MountError("umount2", {
-      errno: errnoValue("EINVAL"),
-      target: targetName(target),
-      detail: "the path must end in a name below the root",
-    });
-  }
-  using parent = openTarget({ root: target.root, path: names.join("/") });
-  unmountFd(parent.fd, flags, thread, last, targetName(target));
 }

@@ -23,37 +23,22 @@ import { PermissionError } from "../ffi/permission_error.ts";
 import { open } from "../ffi/syscalls.ts";
 import { fstatfsFlags, mountSetattr, openTree } from "../ffi/mount_api.ts";
 import type { PathNames } from "../ffi/call.ts";
-import { assertBind, assertMount, isBareBind } from "./check.ts";
+import { checkMount, wantsFlags } from "./check.ts";
 import { OwnedFd } from "./fd.ts";
 import { explainSourceError } from "./hints.ts";
 import {
   ATIME_FLAGS,
   type AttrChange,
-  BIND_REMOUNT_FLAGS,
   flagsToAttr,
   LOCK_FLAGS,
   recAttrChange,
-  REFUSED_BIND_FLAGS,
   statfsToMountFlags,
   stringifyMountFlags,
 } from "./flags.ts";
-import type { Mapping, Mount, MountIDMapping } from "./mount.ts";
+import type { Mapping, Mount, MountIDMapping, MountSourceType } from "./mount.ts";
 import { openNamespaceFile } from "./namespace_file.ts";
 import { UNSHARE } from "./userns/programs.ts";
 import { Handles, peekUserns } from "./userns/handles.ts";
-
-/**
- * What kind of fd a {@linkcode MountSource} holds: a detached mount from
- * open_tree(2), which carries the mount's id mapping and flags, or an
- * `O_PATH` fd of a bare bind's source.
- *
- * @example Branch on the type
- * ```ts
- * import type { MountSourceType } from "@mountfd/mountfd";
- * const type: MountSourceType = "open_tree";
- * ```
- */
-export type MountSourceType = "open_tree" | "plain-open";
 
 /**
  * A mount source: an fd from {@linkcode mountFd}, ready to attach with
@@ -180,19 +165,11 @@ export function mountFd(
   options?: MountFdOptions,
 ): Promise<MountSource> {
   try {
-    if (isBareBind(mount)) {
-      // The hot path: all its checks in one call, then one open(O_PATH).
-      options?.signal?.throwIfAborted();
-      return Promise.resolve(new MountSource("plain-open", open(mount.source, O_PATH), mount));
-    }
-    assertMount(mount);
+    const type = checkMount(mount);
     options?.signal?.throwIfAborted();
-    assertBindMount(mount);
-    if (!needsTree(mount)) {
-      // A bare bind (the hot path) is one open(O_PATH): settled at once.
-      return Promise.resolve(new MountSource("plain-open", openSourceFd(mount, false), mount));
-    }
-    const source = makeSource(mount, options ?? NO_OPTIONS, true) as Promise<MountSource>;
+    const source = makeSource(mount, type, options ?? NO_OPTIONS);
+    // A plain source is settled at once, with no further promise hop (the hot path).
+    if (source instanceof MountSource) return Promise.resolve(source);
     return source.catch((error) => Promise.reject(explainMountFd(error, mount)));
   } catch (error) {
     return Promise.reject(explainMountFd(error, mount));
@@ -207,20 +184,21 @@ function explainMountFd(error: unknown, mount: Mount): unknown {
 }
 
 /**
- * The source of a checked mount, opened in the caller's mount namespace.
+ * The source of a mount checked by `checkMount`, made in the caller's mount
+ * namespace: no check is made again.
  *
  * @param mount A checked bind mount.
+ * @param type The kind of source to make: what `checkMount` said, or
+ * `"open_tree"` for a source that attaches in another mount namespace.
  * @param options The user namespace cache, and an abort signal.
- * @param tree Whether to make a detached mount; one attaches in any mount
- * namespace, so a source for another one is always one.
- * @returns The source; a bare bind's at once, with no further promise hop
- * (the hot path).
+ * @returns The source; a plain one at once, not as a promise.
  */
 export function makeSource(
   mount: Mount,
+  type: MountSourceType,
   options: MountFdOptions,
-  tree: boolean,
 ): MountSource | Promise<MountSource> {
+  if (type === "plain-open") return new MountSource(type, openSourceOnThread(mount, type), mount);
   const idMapping = mount.idMapping;
   const cached = cachedUserns(mount, options);
   if (idMapping != null && idMapping.usernsPath === undefined && cached === undefined) {
@@ -228,9 +206,11 @@ export function makeSource(
     libc("open_tree"); // --allow-ffi first, named for the call that needs it
     UNSHARE.checkPermission();
   }
-  const type = tree ? "open_tree" : "plain-open";
-  const source = new MountSource(type, openSourceFd(mount, tree), mount);
-  return tree ? finishSource(source, options, cached) : source;
+  return finishSource(
+    new MountSource(type, openSourceOnThread(mount, type), mount),
+    options,
+    cached,
+  );
 }
 
 /**
@@ -250,59 +230,18 @@ function cachedUserns(mount: Mount, options: MountFdOptions): OwnedFd | undefine
 }
 
 /**
- * Checks that a mount is a bind mount, with no flag a bind mount can't
- * carry: a flag is applied or refused, never silently dropped.
- *
- * @param mount A checked mount.
- * @throws {MountError} With op `"mountFd"`.
- */
-export function assertBindMount(mount: Mount): void {
-  assertBind(mount);
-  const refused = mount.flags & REFUSED_BIND_FLAGS;
-  if (refused === 0) return;
-  throw new MountError("mountFd", {
-    source: mount.source,
-    target: mount.destination,
-    detail: `a bind mount can't carry ${stringifyMountFlags(refused)}: ` +
-      "a bind mount shares its filesystem, whose own flags are set where it is mounted",
-  });
-}
-
-/**
- * Whether a mount's flags ask for more than a bind: runc's rule for
- * applying them (`clearedFlags` asks too, for a flag to be cleared).
- *
- * @param mount A checked mount.
- * @returns `true` if flags are to be applied.
- */
-function wantsFlags(mount: Mount): boolean {
-  return (mount.flags & BIND_REMOUNT_FLAGS) !== 0 || (mount.clearedFlags ?? 0) !== 0;
-}
-
-/**
- * Whether a mount's source must be a detached mount: it is id-mapped, or has
- * flags or `recAttr` to carry. Only a bare bind is an `O_PATH` fd.
- *
- * @param mount A checked bind mount.
- * @returns `true` for an `"open_tree"` source.
- */
-export function needsTree(mount: Mount): boolean {
-  return mount.idMapping != null || mount.recAttr !== undefined || wantsFlags(mount);
-}
-
-/**
- * Opens the fd of a mount source in the calling thread's mount namespace:
+ * Opens the fd of a mount source on the calling thread, synchronously, in
+ * its mount namespace (a Worker joined to another one runs it too):
  * `open(O_PATH)`, or a detached clone (`open_tree`, recursive with
- * `MS_REC`) that {@linkcode finishSource} completes. Synchronous, so that a
- * Worker joined to another mount namespace can run it on its own thread.
+ * `MS_REC`) that {@linkcode finishSource} completes.
  *
  * @param mount A checked bind mount.
- * @param tree Whether to clone a detached mount.
+ * @param type The kind of source.
  * @returns The fd, which the caller owns.
  * @throws {MountError} With op `"open"` or `"open_tree(OPEN_TREE_CLONE)"`.
  */
-export function openSourceFd(mount: Mount, tree: boolean): number {
-  if (!tree) return open(mount.source, O_PATH);
+export function openSourceOnThread(mount: Mount, type: MountSourceType): number {
+  if (type === "plain-open") return open(mount.source, O_PATH);
   const flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (mount.flags & MS_REC ? AT_RECURSIVE : 0);
   return openTree(AT_FDCWD, mount.source, flags);
 }
@@ -311,7 +250,7 @@ export function openSourceFd(mount: Mount, tree: boolean): number {
  * Completes an `"open_tree"` source: its id mapping, flags and `recAttr`,
  * set on the detached mount. The source is closed if this fails.
  *
- * @param source A source from {@linkcode openSourceFd}.
+ * @param source A source from {@linkcode openSourceOnThread}.
  * @param options The user namespace cache, and an abort signal.
  * @param cached The cached user namespace of its mapping, if the caller
  * looked it up already in this turn.

@@ -7,7 +7,7 @@
 
 import { MOUNT_ATTR__ATIME, MS_BIND } from "../ffi/constants.ts";
 import { assertPath } from "./check.ts";
-import { copyIDMaps } from "./check.ts";
+import { copyIDMaps } from "./id_ranges.ts";
 import { describe } from "./errors.ts";
 import { MOUNT_OPTIONS } from "./flags.ts";
 import type { IDMap, Mount, MountIDMapping } from "./mount.ts";

@@ -25,42 +25,8 @@ import {
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { close, dupCloexec, mkdirat, open, openAt, openat2, readlinkAt } from "../ffi/syscalls.ts";
-import { assertPath } from "./check.ts";
 import { fileInfo, fstatfsType } from "../ffi/mount_api.ts";
-import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
-
-/**
- * A path inside a root, such as a container's rootfs: resolved as if `root`
- * were `/`. `..` and absolute symbolic links stop at the root, magic links
- * (`/proc/PID/fd/N`, `/proc/PID/root` ...) are refused, and the result is
- * never outside the root.
- *
- * @example The /data directory of a container's rootfs
- * ```ts
- * import type { InRoot } from "@mountfd/mountfd";
- * const target: InRoot = { root: "/run/container/rootfs", path: "/data" };
- * ```
- */
-export interface InRoot {
-  /** The root: a directory path of the caller's, or an fd of one (not closed). */
-  root: string | OwnedFd;
-  /** The path inside it; absolute or not, it starts at the root. */
-  path: string;
-}
-
-/**
- * Where a mount goes: a path of the caller's mount namespace, resolved once
- * as mount(2) would (following symbolic links), or a path inside a root.
- *
- * @example Two targets
- * ```ts
- * import type { MountTarget } from "@mountfd/mountfd";
- * const host: MountTarget = "/mnt/data";
- * const inContainer: MountTarget = { root: "/run/container/rootfs", path: "/data" };
- * ```
- */
-export type MountTarget = string | InRoot;
 
 /**
  * A target as it crosses to a Worker: an fd root as a bare number, which
@@ -72,29 +38,6 @@ export type WireTarget = string | { root: string | { readonly fd: number }; path
 const MAX_LINKS = 40;
 /** How often openat2 is retried when the kernel saw a rename race (EAGAIN). */
 const MAX_RETRIES = 32;
-
-/**
- * Checks a target's shape before any syscall.
- *
- * @param target What should be a {@linkcode MountTarget}.
- * @param field Its name, for the error.
- * @throws {TypeError} Naming the bad field.
- */
-export function assertTarget(target: unknown, field = "target"): asserts target is MountTarget {
-  if (typeof target === "string") return assertPath(target, field);
-  if (typeof target !== "object" || target === null) {
-    throw new TypeError(
-      `Invalid ${field}: expected a path or { root, path }, got ${describe(target)}`,
-    );
-  }
-  const { root, path } = target as Record<string, unknown>;
-  if (root instanceof OwnedFd) {
-    if (root.closed) throw new TypeError(`Invalid ${field}.root: the fd is closed`);
-  } else {
-    assertPath(root, `${field}.root`);
-  }
-  assertPath(path, `${field}.path`);
-}
 
 /**
  * Names a target for an error message.
@@ -144,8 +87,15 @@ export function openTarget(target: WireTarget, options: OpenTargetOptions = {}):
     return openInRoot(rootFd.fd, target.path, options);
   } catch (error) {
     if (!(error instanceof MountError)) throw error;
-    // Name the target as the caller gave it, not the component that failed.
-    throw error.withNames({ source: options.source, target: targetName(target) });
+    // Name the target as the caller gave it, not the component that failed,
+    // and say which of the two paths is missing.
+    const named = error.withNames({ source: options.source, target: targetName(target) });
+    if (error.code !== "ENOENT") throw named;
+    throw named.withHint(
+      typeof target !== "string" && options.create === undefined
+        ? "(the target is missing; create: true makes a missing mount point inside the root)"
+        : "(the target is missing)",
+    );
   }
 }
 

@@ -9,7 +9,7 @@ import { MOUNT_ATTR_IDMAP } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { assertPath } from "./check.ts";
 import { describe } from "./errors.ts";
-import { checkIDMaps } from "./check.ts";
+import { checkIDMaps } from "./id_ranges.ts";
 import { isBind, type Mount } from "./mount.ts";
 import { resolveIDMapping, type SpecContext } from "./spec.ts";
 

@@ -9,15 +9,15 @@
  * @module
  */
 
-import { openNamespace } from "../lib/namespace/mount_namespace.ts";
+import { openTestNamespace } from "./_test_namespace.ts";
 import { MS_BIND } from "../mod.ts";
 
 const [nsPath, source] = Deno.args;
-const ns = await openNamespace(nsPath, {}, new URL("./_test_worker.ts", import.meta.url));
+const ns = await openTestNamespace(nsPath);
 const outcome = (promise: Promise<unknown>) =>
   promise.then(() => "ok", (error: Error) => `${error.name}: ${error.message}`);
 // The Worker answers, then dies before it reads the next request.
-await ns.request("crash", {});
+await ns.send("crash", {});
 const pending = await outcome(
   ns.mountFd({ source, destination: "/d", flags: MS_BIND }, { sourceIn: "namespace" }),
 );

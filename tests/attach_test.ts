@@ -71,7 +71,8 @@ mountTest("a failed attach names the op, errno, source and target", async (fx) =
       code: "ENOENT",
       source: `${fx.dir}/src`,
       target: missing,
-      message: `open src=${fx.dir}/src, dst=${missing}: ENOENT: No such file or directory`,
+      message: `open src=${fx.dir}/src, dst=${missing}: ENOENT: No such file or directory ` +
+        "(the target is missing)",
     });
   }
   // A target of the other kind fails at the attach, and says so.

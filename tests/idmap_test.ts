@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MS_BIND } from "../ffi/constants.ts";
 import { mount } from "./_syscalls.ts";
-import { checkIDMaps, checkMapping } from "../lib/check.ts";
+import { checkIDMaps, checkMapping } from "../lib/id_ranges.ts";
 import { formatIDMaps, knownKey, mappingKey, parseIDMap } from "../lib/userns/idmap.ts";
 import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";

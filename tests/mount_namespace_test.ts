@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { mount } from "./_syscalls.ts";
-import { openNamespace, type WorkerMountNamespace } from "../lib/namespace/mount_namespace.ts";
+import { openTestNamespace } from "./_test_namespace.ts";
 import type { TestCalls } from "./_test_worker.ts";
 import {
   attachMountSource,
@@ -24,18 +24,6 @@ import { NamespaceHelper, threadsIn } from "./_namespace.ts";
 import type { Fixture } from "./_fixture.ts";
 import { newFds, openFds } from "./_leaks.ts";
 import { simpleMapping } from "./_mappings.ts";
-
-// Imported for its type, which also type-checks the module with the tests,
-// not later, when a Worker first loads it (slowly, on a busy machine).
-const TEST_WORKER = new URL("./_test_worker.ts", import.meta.url);
-
-/** A namespace whose Worker also answers the tests' own requests (see _test_worker.ts). */
-function openTestNamespace(
-  nsPath: string,
-  options: { closeTimeout?: number } = {},
-): Promise<WorkerMountNamespace> {
-  return openNamespace(nsPath, options, TEST_WORKER);
-}
 
 const PROBE = fileURLToPath(new URL("./_setns_probe.ts", import.meta.url));
 const CRASH_PROBE = fileURLToPath(new URL("./_crash_probe.ts", import.meta.url));
@@ -370,7 +358,7 @@ for (const [kind, idMapping] of [["plain", undefined], ["idmapped", simpleMappin
       propagationFlags: [MS_SHARED],
     });
     const fault: TestCalls["fault"] = { faults: [["mount_setattr(MS_SHARED)", 5]] };
-    await ns.request("fault", fault);
+    await ns.send("fault", fault);
     await assert.rejects(ns.mountInto(mount, `${dir}/t1`, IN_NS), {
       name: "MountError",
       op: "mount_setattr(MS_SHARED)",
@@ -478,7 +466,7 @@ mountTest("a given Handles is used, and kept, by the namespace", async (fx) => {
 mountTest("a request of an unknown kind is refused by the Worker", async (fx) => {
   await using helper = await startHelper(fx);
   await using ns = await openTestNamespace(helper.nsPath);
-  await assert.rejects(ns.request("nonsense", {}), {
+  await assert.rejects(ns.send("nonsense", {}), {
     name: "TypeError",
     message: "Unknown request: nonsense",
   });
@@ -495,7 +483,7 @@ mountTest(
     const before = openFds();
     const ns = await openTestNamespace(helper.nsPath, { closeTimeout: 500 });
     using tree = await ns.mountFd(bind(`${dir}/src`, simpleMapping()), IN_NS);
-    await ns.request("blockNextAttach", { fifo } satisfies TestCalls["blockNextAttach"]);
+    await ns.send("blockNextAttach", { fifo } satisfies TestCalls["blockNextAttach"]);
     // The attach blocks in the Worker, in an open of the FIFO; one more waits.
     const blocked = assert.rejects(ns.attach(tree, `${dir}/t1`), {
       name: "MountError",

@@ -8,7 +8,7 @@
 
 import { MountError } from "../../ffi/mount_error.ts";
 import type { SourceFd } from "../attach.ts";
-import type { Mount } from "../mount.ts";
+import type { Mount, MountSourceType } from "../mount.ts";
 import type { WireTarget } from "../target.ts";
 
 /** The requests a mount namespace Worker answers, and their replies. */
@@ -18,8 +18,8 @@ export interface Calls {
     request: { nsFd: number; procFd: number; path: string };
     reply: { namespace: string };
   };
-  /** Open a mount source in the namespace (`tree`: a detached clone). */
-  open: { request: { mount: Mount; tree: boolean }; reply: { fd: number } };
+  /** Open a mount source in the namespace, of the kind given. */
+  open: { request: { mount: Mount; type: MountSourceType }; reply: { fd: number } };
   /** Attach a source fd at a target of the namespace. */
   attach: {
     request: { source: SourceFd; target: WireTarget; create: boolean };

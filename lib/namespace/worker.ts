@@ -14,10 +14,10 @@
 import { AT_FDCWD, CLONE_FS, CLONE_NEWNS } from "../../ffi/constants.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { readlinkAt, setns, unshare } from "../../ffi/syscalls.ts";
-import { attach, type ThreadContext } from "../attach.ts";
-import { openSourceFd } from "../source.ts";
+import { attachOnThread } from "../attach.ts";
+import { openSourceOnThread } from "../source.ts";
+import { type ThreadContext, unmountOnThread } from "../unmount.ts";
 import { type Calls, type Handlers, serve } from "./rpc.ts";
-import { unmountTarget } from "../mount_into.ts";
 
 /**
  * The handlers of a mount namespace Worker, for `serve`.
@@ -47,16 +47,16 @@ export function createHandlers(): Handlers {
       thread = { procFd };
       return { namespace: readlinkAt(procFd, "thread-self/ns/mnt") };
     },
-    open({ mount, tree }): Calls["open"]["reply"] {
+    open({ mount, type }): Calls["open"]["reply"] {
       joined();
-      return { fd: openSourceFd(mount, tree) };
+      return { fd: openSourceOnThread(mount, type) };
     },
     attach({ source, target, create }): Calls["attach"]["reply"] {
-      attach(source, target, { create }, joined());
+      attachOnThread(source, target, { create }, joined());
       return {};
     },
     unmount({ target, detach }): Calls["unmount"]["reply"] {
-      unmountTarget(target, { detach }, joined());
+      unmountOnThread(target, { detach }, joined());
       return {};
     },
   };

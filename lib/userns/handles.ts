@@ -15,9 +15,10 @@
  */
 
 import { PermissionError } from "../../ffi/permission_error.ts";
+import { abortable } from "../async.ts";
 import { describe } from "../errors.ts";
 import type { OwnedFd } from "../fd.ts";
-import { checkMapping } from "../check.ts";
+import { checkMapping } from "../id_ranges.ts";
 import { knownKey, mappingKey } from "./idmap.ts";
 import type { Mapping } from "../mount.ts";
 import { UNSHARE } from "./programs.ts";
@@ -166,12 +167,12 @@ export class Handles {
    * @param options The pool size, the helper timeout and the spawn limit.
    * @throws {TypeError} For a bad option.
    */
-  constructor(options: HandlesOptions = {}) {
+  constructor(options?: HandlesOptions) {
     const {
       prespawn = 0,
       helperTimeout = DEFAULT_HELPER_TIMEOUT,
       maxSpawns = DEFAULT_MAX_SPAWNS,
-    } = options;
+    } = options ?? {};
     if (!Number.isInteger(maxSpawns) || maxSpawns < 1) {
       throw new TypeError(
         `Invalid maxSpawns: expected a positive integer, got ${describe(maxSpawns)}`,
@@ -398,30 +399,16 @@ export class Handles {
    * is reaped.
    */
   #join(flight: Flight, signal: AbortSignal | undefined): Promise<OwnedFd> {
-    return new Promise((resolve, reject) => {
-      if (signal === undefined) {
-        flight.waiters.add({ resolve, reject });
-        return;
-      }
-      const onAbort = (): void => {
-        if (!flight.waiters.delete(waiter)) return;
-        if (flight.waiters.size > 0) return reject(signal.reason);
-        this.#leave(flight);
-        flight.controller.abort(signal.reason);
-        flight.settled.then(() => reject(signal.reason));
-      };
-      const waiter: Waiter = {
-        resolve(fd): void {
-          signal.removeEventListener("abort", onAbort);
-          resolve(fd);
-        },
-        reject(error): void {
-          signal.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
+    let waiter: Waiter;
+    return abortable<OwnedFd>(signal, (settle) => {
+      waiter = settle;
       flight.waiters.add(waiter);
-      signal.addEventListener("abort", onAbort, { once: true });
+    }, ({ reject }) => {
+      if (!flight.waiters.delete(waiter)) return;
+      if (flight.waiters.size > 0) return void reject(signal!.reason);
+      this.#leave(flight);
+      flight.controller.abort(signal!.reason);
+      flight.settled.then(() => reject(signal!.reason));
     });
   }
 }

@@ -23,6 +23,7 @@ import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts"
 import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { close, open, openAt, readText, writeOnce, writeText } from "../../ffi/syscalls.ts";
+import { within } from "../async.ts";
 import { OwnedFd } from "../fd.ts";
 import { formatIDMaps, parseIDMap } from "./idmap.ts";
 import type { IDMap, Mapping } from "../mount.ts";
@@ -320,54 +321,6 @@ export class Helper {
     const own = error.code === "EPERM" && file !== "setgroups" ? ownRanges(file) : undefined;
     return error.withHint(own === undefined ? writing : `${writing} ${own}`, names);
   }
-}
-
-/** The longest delay a timer takes: 2^31 - 1 ms, about 24.8 days. */
-const MAX_DELAY = 2 ** 31 - 1;
-
-/**
- * Waits for `promise` for up to `ms`. The timer is an `AbortSignal.timeout`,
- * not a `setTimeout`: Deno loads its Node timers on the first `setTimeout`
- * of a process (8-18 ms here), which would be a cold get's, or most of the
- * command line's time beyond the mount. While the wait lasts, its listener
- * keeps Deno running, as a timer would; once it ends, nothing does.
- *
- * @param promise What to wait for.
- * @param ms The bound, in ms.
- * @param signal Ends the wait with its reason.
- * @returns `true` once it fulfils, `false` if time runs out first.
- * @throws Its rejection, or the signal's reason.
- */
-function within(
-  promise: Promise<unknown>,
-  ms: number,
-  signal?: AbortSignal,
-): Promise<boolean> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  const timeout = AbortSignal.timeout(Math.min(Math.ceil(ms), MAX_DELAY));
-  return new Promise((resolve, reject) => {
-    const onTimeout = (): void => {
-      done();
-      resolve(false);
-    };
-    const onAbort = (): void => {
-      done();
-      reject(signal!.reason);
-    };
-    const done = (): void => {
-      timeout.removeEventListener("abort", onTimeout);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    timeout.addEventListener("abort", onTimeout, { once: true });
-    signal?.addEventListener("abort", onAbort, { once: true });
-    promise.then(() => {
-      done();
-      resolve(true);
-    }, (error) => {
-      done();
-      reject(error);
-    });
-  });
 }
 
 /**

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { afterThisTurn, orAbort } from "../async.ts";
 import type { OwnedFd } from "../fd.ts";
 import type { Mapping } from "../mount.ts";
 import type { SpawnLimit } from "./spawn_limit.ts";
@@ -295,29 +296,4 @@ export async function useSlot(
   // good part of its time, and nothing waits for it but settled().
   afterThisTurn(() => void helper.end());
   return userns;
-}
-
-/**
- * Runs `fn` on a timer, once this turn and the continuations it resolved are
- * over. An `AbortSignal.timeout`, not a `setTimeout`: Deno loads its Node
- * timers on a process's first `setTimeout` (8-18 ms here), which would fall
- * on the first pooled get. The timer keeps Deno running until it fires.
- *
- * @param fn What to run.
- * @returns A function that cancels it.
- */
-function afterThisTurn(fn: () => void): () => void {
-  const timer = AbortSignal.timeout(0);
-  timer.addEventListener("abort", fn, { once: true });
-  return () => timer.removeEventListener("abort", fn);
-}
-
-/** `promise`, or the signal's reason if it aborts first. */
-function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }

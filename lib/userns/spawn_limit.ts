@@ -5,6 +5,8 @@
  * @module
  */
 
+import { abortable } from "../async.ts";
+
 /** Gives a permit back; calling it again does nothing. */
 export type Release = () => void;
 
@@ -68,18 +70,12 @@ export class SpawnLimit {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const release = this.tryAcquire();
     if (release !== undefined) return Promise.resolve(release);
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        if (this.#waiters.delete(waiter)) reject(signal!.reason);
-      };
-      const waiter: Waiter = {
-        resolve(release): void {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(release);
-        },
-      };
+    let waiter: Waiter;
+    return abortable<Release>(signal, (settle) => {
+      waiter = settle;
       this.#waiters.add(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
+    }, ({ reject }) => {
+      if (this.#waiters.delete(waiter)) reject(signal!.reason);
     });
   }
 
