@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { abortable, afterThisTurn, delay, orAbort, within } from "../lib/async.ts";
+
+Deno.test("abortable: settled by its work, or by an abort; a late value is handed back", async () => {
+  let settleLater: ((value: number) => boolean) | undefined;
+  const controller = new AbortController();
+  const waiting = abortable<number>(controller.signal, ({ resolve }) => {
+    settleLater = resolve;
+  });
+  controller.abort(new Error("stop"));
+  await assert.rejects(waiting, { message: "stop" });
+  const late = settleLater!(1);
+  assert.equal(late, false, "a value that comes after the abort is the caller's to clean up");
+  assert.equal(await abortable<number>(undefined, ({ resolve }) => resolve(2)), 2);
+});
+
+Deno.test("abortable: an already aborted signal ends the wait once the work has started", async () => {
+  const started: string[] = [];
+  const signal = AbortSignal.abort(new Error("gone"));
+  await assert.rejects(
+    abortable(signal, () => void started.push("started")),
+    { message: "gone" },
+  );
+  assert.deepEqual(started, ["started"]);
+  // Work that settles at once wins over the abort.
+  assert.equal(await abortable(signal, ({ resolve }) => resolve("done")), "done");
+});
+
+Deno.test("abortable: a custom onAbort decides, and the listener is removed once settled", async () => {
+  const controller = new AbortController();
+  const aborts: string[] = [];
+  const result = await abortable<string>(controller.signal, ({ resolve }) => {
+    queueMicrotask(() => resolve("work"));
+  }, ({ resolve }) => {
+    aborts.push("abort");
+    resolve("aborted");
+  });
+  controller.abort();
+  assert.equal(result, "work");
+  assert.deepEqual(aborts, [], "no abort handler runs after the promise settled");
+  const controller2 = new AbortController();
+  const waiting = abortable<string>(controller2.signal, () => {}, ({ resolve }) => {
+    resolve("aborted");
+  });
+  controller2.abort();
+  assert.equal(await waiting, "aborted");
+});
+
+Deno.test("within: true when it settles in time, false when time runs out, the reason on abort", async () => {
+  assert.equal(await within(Promise.resolve(), 1000), true);
+  assert.equal(await within(new Promise(() => {}), 10), false);
+  await assert.rejects(within(Promise.reject(new Error("failed")), 1000), { message: "failed" });
+  const controller = new AbortController();
+  const waiting = within(new Promise(() => {}), 10_000, controller.signal);
+  controller.abort(new Error("aborted"));
+  await assert.rejects(waiting, { message: "aborted" });
+  await assert.rejects(within(Promise.resolve(), 1000, AbortSignal.abort(new Error("before"))), {
+    message: "before",
+  });
+});
+
+Deno.test("orAbort, delay and afterThisTurn", async () => {
+  assert.equal(await orAbort(Promise.resolve(3), undefined), 3);
+  const controller = new AbortController();
+  const waiting = orAbort(new Promise(() => {}), controller.signal);
+  controller.abort(new Error("left"));
+  await assert.rejects(waiting, { message: "left" });
+  const start = performance.now();
+  await delay(20);
+  assert.ok(performance.now() - start >= 15, "delay waits");
+  const ran: string[] = [];
+  afterThisTurn(() => ran.push("ran"));
+  const cancel = afterThisTurn(() => ran.push("cancelled"));
+  cancel();
+  assert.deepEqual(ran, [], "not in this turn");
+  await delay(20);
+  assert.deepEqual(ran, ["ran"]);
+});
