@@ -87,12 +87,42 @@ const EMPTY = new Uint8Array(1);
 let scratchPath: string | undefined;
 
 /**
+ * A path as C takes it: a string (encoded as UTF-8), or its bytes as they
+ * are, such as a symbolic link's target, which need not be UTF-8.
+ */
+export type CPath = string | Uint8Array;
+
+const lossy = new TextDecoder();
+
+/**
+ * A path for a message: bytes that are not UTF-8 shown as U+FFFD.
+ *
+ * @param path The path.
+ * @returns It as text.
+ */
+export function pathText(path: CPath): string {
+  return typeof path === "string" ? path : lossy.decode(path);
+}
+
+/** The bytes of a path, NUL-terminated, checked as {@linkcode cString} checks a string. */
+function bytesCString(value: Uint8Array, what: string): Uint8Array<ArrayBuffer> {
+  if (value.includes(0)) {
+    throw new TypeError(`Invalid ${what}: contains a NUL byte: ${JSON.stringify(pathText(value))}`);
+  }
+  const bytes = new Uint8Array(value.length + 1);
+  bytes.set(value);
+  return bytes;
+}
+
+/**
  * Like {@linkcode cString}, but an ASCII path is copied into a reused buffer
  * instead of a new one: the hot paths (open, open_tree) then allocate
  * nothing. The buffer is valid until the next call; pass it to libc at once.
- * The checks are {@linkcode cString}'s, made first.
+ * The checks are {@linkcode cString}'s, made first. Bytes are taken as they
+ * are.
  */
-export function tempCString(value: string, what: string): Uint8Array<ArrayBuffer> {
+export function tempCString(value: CPath, what: string): Uint8Array<ArrayBuffer> {
+  if (typeof value !== "string") return bytesCString(value, what);
   // The same path as the last call's (a runtime opens one source again and
   // again): checked then, and still in the buffer.
   if (value === scratchPath) return SCRATCH;

@@ -274,3 +274,5 @@ export const CLONE_NEWCGROUP = 0x2000000;
 export const CLONE_NEWTIME = 0x80;
 /** ioctl(2) request on an nsfs fd that returns its namespace type. */
 export const NS_GET_NSTYPE = 0xb703;
+/** `NS_GET_USERNS`: an fd of the user namespace that owns a namespace. */
+export const NS_GET_USERNS = 0xb701;

@@ -42,6 +42,8 @@ export const SYMBOLS = {
   chdir: { parameters: ["buffer"], result: "i32" },
   // int fchdir(int fd);
   fchdir: { parameters: ["i32"], result: "i32" },
+  // int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags);
+  fchownat: { parameters: ["i32", "buffer", "u32", "u32", "i32"], result: "i32" },
   // int mkdirat(int dirfd, const char *path, mode_t mode);
   mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size);

@@ -14,17 +14,19 @@ import {
   CLONE_NEWNS,
   F_DUPFD_CLOEXEC,
   NS_GET_NSTYPE,
+  NS_GET_USERNS,
   O_CLOEXEC,
   O_RDONLY,
   O_WRONLY,
 } from "./constants.ts";
-import { check, cString, LOW, tempCString } from "./call.ts";
+import { check, type CPath, cString, LOW, pathText, tempCString } from "./call.ts";
 import { errnoView, libc } from "./libc.ts";
 import { MountError } from "./mount_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NS_GET_NSTYPE_REQUEST = BigInt(NS_GET_NSTYPE);
+const NS_GET_USERNS_REQUEST = BigInt(NS_GET_USERNS);
 
 /**
  * open(2), always with `O_CLOEXEC`.
@@ -43,20 +45,16 @@ export function open(path: string, flags: number): number {
  * openat(2), always with `O_CLOEXEC`: `path` relative to `dirfd`.
  *
  * @param dirfd A directory fd (`O_PATH` will do), or `AT_FDCWD`.
- * @param path The path to open, relative to `dirfd`.
+ * @param path The path to open, relative to `dirfd`: a string, or bytes.
  * @param flags `O_*` flags; `O_CLOEXEC` is added.
  * @param mode The permission bits of a file that `O_CREAT` creates.
  * @returns The new fd.
  * @throws {MountError} With op `"open"` if the call fails.
  */
-export function openAt(dirfd: number, path: string, flags: number, mode: number = 0): number {
+export function openAt(dirfd: number, path: CPath, flags: number, mode: number = 0): number {
   const cpath = tempCString(path, "path");
-  return check(
-    libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, mode),
-    errnoView[0],
-    "open",
-    path,
-  );
+  const fd = libc("openat").openat(dirfd, cpath, flags | O_CLOEXEC, mode);
+  return fd >= 0 ? fd : check(fd, errnoView[0], "open", pathText(path));
 }
 
 // One struct open_how { u64 flags; u64 mode; u64 resolve; }, reused and
@@ -100,9 +98,33 @@ export function openat2(dirfd: number, path: string, flags: number, resolve: num
  * @throws {MountError} With op `"mkdirat"`, naming `path` as the target:
  * `EEXIST` if something is there already.
  */
-export function mkdirat(dirfd: number, path: string, mode: number): void {
+export function mkdirat(dirfd: number, path: CPath, mode: number): void {
   const cpath = tempCString(path, "path");
-  check(libc("mkdirat").mkdirat(dirfd, cpath, mode), errnoView[0], "mkdirat", undefined, path);
+  const result = libc("mkdirat").mkdirat(dirfd, cpath, mode);
+  if (result < 0) check(result, errnoView[0], "mkdirat", undefined, pathText(path));
+}
+
+/**
+ * fchownat(2): sets the owner of `path` relative to `dirfd`, or, with an
+ * empty path and `AT_EMPTY_PATH`, of `dirfd` itself (an `O_PATH` fd will do).
+ *
+ * @param dirfd A directory fd, or the fd to change with `AT_EMPTY_PATH`.
+ * @param path The path, relative to `dirfd`, or `""`.
+ * @param uid The new owner.
+ * @param gid The new group.
+ * @param flags `AT_EMPTY_PATH`, `AT_SYMLINK_NOFOLLOW`.
+ * @throws {MountError} With op `"fchownat"`.
+ */
+export function fchownat(
+  dirfd: number,
+  path: CPath,
+  uid: number,
+  gid: number,
+  flags: number,
+): void {
+  const cpath = tempCString(path, "path");
+  const result = libc("fchownat").fchownat(dirfd, cpath, uid, gid, flags);
+  if (result < 0) check(result, errnoView[0], "fchownat", undefined, pathText(path));
 }
 
 /**
@@ -139,6 +161,21 @@ export function dupCloexec(fd: number): number {
 export function namespaceType(fd: number, path: string): number {
   const op = "ioctl(NS_GET_NSTYPE)";
   return check(libc(op).ioctl(fd, NS_GET_NSTYPE_REQUEST), errnoView[0], op, path);
+}
+
+/**
+ * The user namespace that owns a namespace, through the `NS_GET_USERNS`
+ * ioctl.
+ *
+ * @param fd An fd from opening `/proc/PID/ns/*` (not an `O_PATH` one).
+ * @param path The path the fd was opened from, for the message.
+ * @returns A new close-on-exec fd of the owning user namespace.
+ * @throws {MountError} With op `"ioctl(NS_GET_USERNS)"`; EPERM when the
+ * owner is outside the caller's user namespace.
+ */
+export function namespaceOwner(fd: number, path: string): number {
+  const op = "ioctl(NS_GET_USERNS)";
+  return check(libc(op).ioctl(fd, NS_GET_USERNS_REQUEST), errnoView[0], op, path);
 }
 
 /**
@@ -231,9 +268,10 @@ export function readText(path: string): string {
  * @param flags `MNT_*` flags, such as `MNT_DETACH`, and `UMOUNT_NOFOLLOW`.
  * @throws {MountError} With op `"umount2"` if the call fails.
  */
-export function umount2(target: string, flags: number): void {
-  const ctarget = cString(target, "unmount target");
-  check(libc("umount2").umount2(ctarget, flags), errnoView[0], "umount2", undefined, target);
+export function umount2(target: CPath, flags: number): void {
+  const ctarget = tempCString(target, "unmount target");
+  const result = libc("umount2").umount2(ctarget, flags);
+  if (result < 0) check(result, errnoView[0], "umount2", undefined, pathText(target));
 }
 
 /**
@@ -296,6 +334,19 @@ export function fchdir(fd: number, path?: string): void {
  * @throws {MountError} With op `"readlinkat"`.
  */
 export function readlinkAt(dirfd: number, path: string): string {
+  return decoder.decode(readlinkAtBytes(dirfd, path));
+}
+
+/**
+ * readlinkat(2): the target of a symbolic link, as its bytes, which need not
+ * be UTF-8.
+ *
+ * @param dirfd A directory fd, or the link's own `O_PATH|O_NOFOLLOW` fd.
+ * @param path The link, relative to `dirfd`; `""` for `dirfd` itself.
+ * @returns The target's bytes.
+ * @throws {MountError} With op `"readlinkat"`.
+ */
+export function readlinkAtBytes(dirfd: number, path: string): Uint8Array {
   const cpath = cString(path, "path");
   const buffer = new Uint8Array(4096);
   const size = BigInt(buffer.length);
@@ -305,5 +356,5 @@ export function readlinkAt(dirfd: number, path: string): string {
     "readlinkat",
     path,
   );
-  return decoder.decode(buffer.subarray(0, n));
+  return buffer.slice(0, n);
 }

@@ -45,9 +45,17 @@ export interface AttachOptions {
   /**
    * Create a missing mount point inside the root of an `InRoot` target:
    * parent directories (0755), then a directory, or an empty file (0644)
-   * when the source is not a directory. Default `false`.
+   * when the source is not a directory. A dangling symbolic link on the way
+   * is followed, inside the root, and what it names is made, as runc does.
+   * Default `false`.
    */
   create?: boolean;
+  /**
+   * The owner of what `create` makes. Default: the caller; in a
+   * `MountNamespace` call, the ids that are 0 in the user namespace that
+   * owns the joined mount namespace, as runc and crun make them.
+   */
+  owner?: { uid: number; gid: number };
 }
 
 /** A source fd, as a Worker gets it: the fields of a {@linkcode MountSource}. */
@@ -161,7 +169,7 @@ export function attachOnThread(
   try {
     const tree = clone?.fd ?? source.fd;
     const create = options.create ? () => kindOf(tree) : undefined;
-    const targetFd = openTarget(target, { create, source: mount.source });
+    const targetFd = openTarget(target, { create, owner: options.owner, source: mount.source });
     try {
       moveMount(
         tree,

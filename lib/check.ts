@@ -303,7 +303,7 @@ function assertBoolean(value: unknown, field: string): void {
 
 /**
  * Checks the options of an attach against their target: `create` is a
- * boolean, and asks for nothing with a string target (a mount point is
+ * boolean, `owner` two ids, and `create` asks for nothing with a string target (a mount point is
  * created only inside a root); `sourceIn`, when `namespace` is set (a
  * `MountNamespace` call), is `"caller"` or `"namespace"`.
  *
@@ -317,14 +317,30 @@ export function assertAttachOptions(
   target: MountTarget,
   namespace = false,
 ): void {
-  const { create, sourceIn } = optionsOf(options);
+  const { create, sourceIn, owner } = optionsOf(options);
   if (namespace) assertSourceIn(sourceIn);
   assertBoolean(create, "create");
+  if (owner !== undefined) assertOwner(owner);
   if (create === true && typeof target === "string") {
     throw new TypeError(
       "Invalid options.create: a mount point is created only inside a root: " +
         "pass the target as { root, path }",
     );
+  }
+}
+
+/** Checks `owner`: `{ uid, gid }`, ids from 0 to 2^32 - 2. */
+function assertOwner(owner: unknown): void {
+  const { uid, gid } = (typeof owner === "object" && owner !== null ? owner : {}) as Record<
+    string,
+    unknown
+  >;
+  for (const [name, id] of [["uid", uid], ["gid", gid]] as const) {
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
+      throw new TypeError(
+        `Invalid options.owner.${name}: expected an id from 0 to 4294967294, got ${describe(id)}`,
+      );
+    }
   }
 }
 

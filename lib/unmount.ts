@@ -13,7 +13,9 @@ import { PermissionError } from "../ffi/permission_error.ts";
 import { chdir, fchdir, umount2 } from "../ffi/syscalls.ts";
 import { assertTarget, assertUnmountOptions } from "./check.ts";
 import type { MountTarget } from "./mount.ts";
-import { components, openTarget, targetName, type WireTarget } from "./target.ts";
+import { OwnedFd } from "./fd.ts";
+import { mountPointInRoot, walkInRoot } from "./in_root.ts";
+import { targetName, type WireTarget, withRoot } from "./target.ts";
 
 /** What a call on the calling thread needs of it. */
 export interface ThreadContext {
@@ -84,17 +86,34 @@ export function unmountOnThread(
 ): void {
   const flags = options.detach ? MNT_DETACH : 0;
   if (typeof target === "string") return umount2(target, flags);
-  const names = components(target.path);
-  const last = names.pop();
-  if (last === undefined || last === "..") {
-    throw new MountError("umount2", {
-      errno: errnoValue("EINVAL"),
-      target: targetName(target),
-      detail: "the path must end in a name below the root",
-    });
+  const name = targetName(target);
+  withRoot(target.root, (rootFd) => {
+    // The mount point the path leads to, as mountInto followed it: every
+    // symbolic link resolved, inside the root.
+    const names = mountPointInRoot(rootFd, target.path);
+    const last = names.pop();
+    if (last === undefined) {
+      throw new MountError("umount2", {
+        errno: errnoValue("EINVAL"),
+        target: name,
+        detail: "the path leads to the root itself, not to a mount point below it",
+      });
+    }
+    using parent = new OwnedFd(walkInRoot(rootFd, join(names)));
+    unmountFd(parent.fd, flags, thread, last, name);
+  });
+}
+
+/** Components joined with "/", as bytes. */
+function join(names: Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(names.reduce((n, name) => n + name.length + 1, 0));
+  let at = 0;
+  for (const name of names) {
+    bytes.set(name, at);
+    bytes[at + name.length] = 0x2f;
+    at += name.length + 1;
   }
-  using parent = openTarget({ root: target.root, path: names.join("/") });
-  unmountFd(parent.fd, flags, thread, last, targetName(target));
+  return bytes;
 }
 
 /**
@@ -106,7 +125,7 @@ export function unmountOnThread(
  * @param fd A mount fd, or a directory fd with `name`.
  * @param flags `MNT_*` flags.
  * @param thread Where this thread's `/proc` is.
- * @param name An entry of the directory `fd`, with no `/`.
+ * @param name An entry of the directory `fd`, with no `/`, as bytes.
  * @param target The target, as the error names it.
  * @throws {MountError} With op `"umount2"`.
  */
@@ -114,13 +133,13 @@ export function unmountFd(
   fd: number,
   flags: number,
   thread: ThreadContext,
-  name?: string,
+  name?: Uint8Array,
   target?: string,
 ): void {
-  const path = name === undefined ? `self/fd/${fd}` : `self/fd/${fd}/${name}`;
+  const path = name === undefined ? `self/fd/${fd}` : concat(`self/fd/${fd}/`, name);
   const nofollow = name === undefined ? 0 : UMOUNT_NOFOLLOW;
   try {
-    if (thread.procFd === undefined) return umount2(`/proc/${path}`, flags | nofollow);
+    if (thread.procFd === undefined) return umount2(concat("/proc/", path), flags | nofollow);
     // A relative path from the saved /proc: this thread's cwd is its own.
     fchdir(thread.procFd, "/proc");
     try {
@@ -132,4 +151,16 @@ export function unmountFd(
     if (!(error instanceof MountError) || target === undefined) throw error;
     throw error.withNames({ target });
   }
+}
+
+const encoder = new TextEncoder();
+
+/** A path of text then bytes, such as `/proc/` and an entry's name, as bytes. */
+function concat(head: string, tail: string | Uint8Array): string | Uint8Array {
+  if (typeof tail === "string") return head + tail;
+  const start = encoder.encode(head);
+  const bytes = new Uint8Array(start.length + tail.length);
+  bytes.set(start);
+  bytes.set(tail, start.length);
+  return bytes;
 }

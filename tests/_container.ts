@@ -78,6 +78,13 @@ export interface ContainerOptions {
   /** Mount a proc of the container's own at /proc. Default true. */
   proc?: boolean;
   /**
+   * Only chroot into the rootfs, as a runtime's no-pivot mode does: the
+   * mount namespace's root stays the host's. Default false (pivot_root).
+   */
+  chroot?: boolean;
+  /** Bind the host's /proc at /hostproc, as a host-PID container sees it. Default false. */
+  hostProc?: boolean;
+  /**
    * The directory the rootfs directory is made in. Default: the system's
    * temporary directory. With `userns`, the container's root must be able
    * to search it (the init starts from the host's tree).
@@ -172,8 +179,9 @@ function makeRootfs(rootfs: string, owner?: { uid: number; gid: number }): void 
 }
 
 /**
- * The container's init, run by `busybox sh -c` with `$R` (the rootfs) and
- * `$PROC` set. It reads its host pid while the host's /proc is still there,
+ * The container's init, run by `busybox sh -c` with `$R` (the rootfs),
+ * `$PROC`, `$CHROOT` and `$HOSTPROC` set (a chroot-only init stops after
+ * its mounts, and chroots). It reads its host pid while the host's /proc is still there,
  * makes the rootfs a mount of its own, mounts proc (before the old root goes:
  * a user namespace may mount proc only where one is fully visible), pivots,
  * detaches the old root, and re-executes itself with a clean environment so
@@ -185,6 +193,11 @@ read -r pid _ </proc/self/stat
 B="$R/bin/busybox"
 $B mount -o bind "$R" "$R"
 if [ "$PROC" = 1 ]; then $B mount -t proc proc "$R/proc"; fi
+if [ "$HOSTPROC" = 1 ]; then $B mkdir "$R/hostproc" && $B mount --rbind /proc "$R/hostproc"; fi
+if [ "$CHROOT" = 1 ]; then
+  exec $B chroot "$R" /bin/busybox env -i PATH=/bin HOME=/ /bin/busybox sh -c \\
+    'echo "ready $0"; while read -r _; do :; done' "$pid"
+fi
 cd "$R"
 $B pivot_root . .
 /bin/busybox umount -l .
@@ -329,7 +342,12 @@ export async function startContainer(options: ContainerOptions = {}): Promise<Co
     }
     child = new Deno.Command(command[0], {
       args: command.slice(1),
-      env: { R: rootfs, PROC: options.proc === false ? "0" : "1" },
+      env: {
+        R: rootfs,
+        PROC: options.proc === false ? "0" : "1",
+        CHROOT: options.chroot ? "1" : "0",
+        HOSTPROC: options.hostProc ? "1" : "0",
+      },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

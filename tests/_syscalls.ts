@@ -7,13 +7,14 @@
  * @module
  */
 
-import { check, cString, type PathNames } from "../ffi/call.ts";
+import { check, type CPath, cString, type PathNames, tempCString } from "../ffi/call.ts";
 
 const lib = Deno.dlopen(
   "libc.so.6",
   {
     mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
     geteuid: { parameters: [], result: "u32" },
+    symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
     __errno_location: { parameters: [], result: "pointer" },
   } as const,
 ).symbols;
@@ -60,4 +61,19 @@ export function mount(
  */
 export function geteuid(): number {
   return lib.geteuid();
+}
+
+/**
+ * symlinkat(2): a symbolic link at `path` relative to `dirfd` whose target
+ * is `target`, bytes that need not be UTF-8.
+ *
+ * @param target What the link names.
+ * @param dirfd A directory fd.
+ * @param path The link.
+ * @throws {MountError} With op `"symlinkat"`.
+ */
+export function symlinkat(target: CPath, dirfd: number, path: string): void {
+  const ctarget = tempCString(target, "link target");
+  const cpath = cString(path, "link");
+  check(lib.symlinkat(ctarget, dirfd, cpath), errnoView[0], "symlinkat", undefined, path);
 }

@@ -238,7 +238,7 @@ mountTest("joining a namespace without privilege over it is EPERM", async () => 
     message: "setns(CLONE_NEWNS) dst=/proc/self/ns/mnt: EPERM: Operation not permitted " +
       "(joining a mount namespace needs CAP_SYS_ADMIN in the user namespace that owns it: " +
       "run this inside that user namespace, in a mount namespace of its own, such as under " +
-      "nsenter --target PID --user unshare --mount)",
+      "nsenter --target PID --user --preserve-credentials unshare --mount)",
   });
 });
 

@@ -13,6 +13,7 @@ import { describe } from "../errors.ts";
 import { openNamespaceFile } from "../namespace_file.ts";
 import { Handles } from "../userns/handles.ts";
 import type { MountNamespace, MountNamespaceOptions } from "./mount_namespace.ts";
+import { assertStillIn, namespaceProcess } from "./process.ts";
 import { WORKER_OP } from "./rpc.ts";
 import { WorkerMountNamespace } from "./worker_namespace.ts";
 
@@ -89,15 +90,25 @@ export async function openNamespace<T extends WorkerMountNamespace = WorkerMount
   }
   using nsFd = openNamespaceFile(nsPath, "mnt");
   assertWorkerLoadable(workerUrl);
-  const ns = new Class(nsPath, workerUrl, options.handles, closeTimeout) as T;
+  const process = namespaceProcess(nsPath, nsFd.fd);
+  let ns: T;
   try {
-    if (!await within(ns.join(nsFd.fd), timeout)) {
+    ns = new Class(nsPath, workerUrl, options.handles, closeTimeout) as T;
+  } catch (error) {
+    process?.root.close();
+    throw error;
+  }
+  try {
+    // The namespace takes the process's root, and closes it.
+    const joined = ns.join(nsFd.fd, process);
+    if (!await within(joined, timeout)) {
       throw new MountError(WORKER_OP, {
         errno: errnoValue("ETIMEDOUT"),
         target: nsPath,
         detail: `the worker did not join the namespace within ${timeout} ms`,
       });
     }
+    if (process !== undefined) assertStillIn(process, await joined, nsPath);
   } catch (error) {
     await ns.close();
     throw error;

@@ -15,14 +15,21 @@ import type { WireTarget } from "../target.ts";
 export interface Calls {
   /** Leave the shared filesystem context and join the namespace. */
   join: {
-    request: { nsFd: number; procFd: number; path: string };
-    reply: { namespace: string };
+    /** `rootFd`: the root targets resolve in, pinned by the main thread; else the namespace's. */
+    request: { nsFd: number; procFd: number; rootFd?: number; path: string };
+    /** `rootFd`: the namespace's root, opened by the Worker when none was given. */
+    reply: { namespace: string; rootFd?: number };
   };
   /** Open a mount source in the namespace, of the kind given. */
   open: { request: { mount: Mount; type: MountSourceType }; reply: { fd: number } };
   /** Attach a source fd at a target of the namespace. */
   attach: {
-    request: { source: SourceFd; target: WireTarget; create: boolean };
+    request: {
+      source: SourceFd;
+      target: WireTarget;
+      create: boolean;
+      owner?: { uid: number; gid: number };
+    };
     reply: Record<never, never>;
   };
   /** Unmount a target of the namespace. */

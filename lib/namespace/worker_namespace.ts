@@ -24,6 +24,9 @@ import type { Mount, MountSourceType, MountTarget } from "../mount.ts";
 import { finishSource, makeSource, MountSource } from "../source.ts";
 import type { WireTarget } from "../target.ts";
 import type { UnmountOptions } from "../unmount.ts";
+
+/** The ids of what `create` makes. */
+type Owner = { uid: number; gid: number };
 import { Handles } from "../userns/handles.ts";
 import type {
   MountNamespace,
@@ -45,6 +48,10 @@ export class WorkerMountNamespace implements MountNamespace {
   readonly path: string;
   readonly #client: WorkerClient;
   readonly #procFd: OwnedFd;
+  /** The root targets resolve in: of the namespace's process, or the namespace's own. */
+  #rootFd: OwnedFd | undefined;
+  /** The owner of created mount points, unless a call says otherwise. */
+  #owner: Owner | undefined;
   readonly #handles: Handles;
   readonly #ownHandles: boolean;
   readonly #timeout: number;
@@ -96,14 +103,23 @@ export class WorkerMountNamespace implements MountNamespace {
    * Joins the namespace.
    *
    * @param nsFd An fd of the namespace file.
+   * @param process The root of the namespace's process, which this object
+   * now owns, and the owner of what `create` makes there; without it, the
+   * namespace's own root, and the caller's ids.
+   * @returns The namespace joined, as `mnt:[N]`.
    */
-  async join(nsFd: number): Promise<void> {
-    const { namespace } = await this.#client.call("join", {
+  async join(nsFd: number, process?: { root: OwnedFd; owner?: Owner }): Promise<string> {
+    this.#rootFd = process?.root;
+    this.#owner = process?.owner;
+    const { namespace, rootFd } = await this.#client.call("join", {
       nsFd,
       procFd: this.#procFd.fd,
+      rootFd: process?.root.fd,
       path: this.path,
     });
+    if (rootFd !== undefined) this.#rootFd = new OwnedFd(rootFd);
     this.#namespace = namespace;
+    return namespace;
   }
 
   /**
@@ -144,7 +160,7 @@ export class WorkerMountNamespace implements MountNamespace {
     return this.#run(
       undefined,
       "MountNamespace.attach",
-      () => this.#attach(source, target, options?.create === true),
+      () => this.#attach(source, target, options),
     );
   }
 
@@ -165,7 +181,7 @@ export class WorkerMountNamespace implements MountNamespace {
     return this.#run(options?.signal, "MountNamespace.mountInto", async (signal) => {
       using source = await this.#source(mount, type, options?.sourceIn, signal);
       signal.throwIfAborted();
-      await this.#attach(source, target, options?.create === true);
+      await this.#attach(source, target, options);
     });
   }
 
@@ -255,7 +271,11 @@ export class WorkerMountNamespace implements MountNamespace {
     }
   }
 
-  async #attach(source: MountSource, target: MountTarget, create: boolean): Promise<void> {
+  async #attach(
+    source: MountSource,
+    target: MountTarget,
+    options: AttachOptions | undefined,
+  ): Promise<void> {
     // Copies of the fds for the Worker, so that closing the originals
     // meanwhile can't hand it other files.
     using copy = source.dup();
@@ -269,7 +289,8 @@ export class WorkerMountNamespace implements MountNamespace {
           namespace: source.namespace,
         },
         target: wireTarget(target, hold),
-        create,
+        create: options?.create === true,
+        owner: options?.owner ?? this.#owner,
       });
     } finally {
       for (const fd of hold) fd.close();
@@ -297,6 +318,7 @@ export class WorkerMountNamespace implements MountNamespace {
           this.#closedError("the mount namespace was closed while the call ran in its worker"),
       );
       this.#procFd.close();
+      this.#rootFd?.close();
       if (this.#ownHandles) this.#handles.release();
       const thread = await this.#client.started.catch(() => undefined);
       if (thread !== undefined) await threadEnded(thread, this.#timeout);
