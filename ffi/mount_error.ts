@@ -112,6 +112,25 @@ export class MountError extends Error {
   }
 
   /**
+   * The hint the message ends with, if it has one: what the error most
+   * likely means, and what to do.
+   *
+   * @returns Such as `(bind it recursively, with rbind or MS_REC)`.
+   */
+  get hint(): string | undefined {
+    return this.#hint;
+  }
+
+  /**
+   * The reason given in place of the errno's description, if one was.
+   *
+   * @returns Such as `new mount api: only bind-mounts are supported`.
+   */
+  get detail(): string | undefined {
+    return this.#detail;
+  }
+
+  /**
    * The same error with a hint added to its message: a likely cause, or
    * what to do. The op, errno, reason, source and target stay (unless
    * `names` gives other paths), and this error becomes the cause.

@@ -22,12 +22,12 @@ import type { PathNames } from "../ffi/call.ts";
 import { fileInfo, mountSetattr, moveMount, openTree } from "../ffi/mount_api.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { readText } from "../ffi/syscalls.ts";
 import { assertAttachOptions, assertTarget } from "./check.ts";
 import { describe } from "./errors.ts";
 import { OwnedFd } from "./fd.ts";
 import { PROPAGATION_FLAGS, stringifyMountFlags } from "./flags.ts";
 import type { Mount, MountSourceType, MountTarget } from "./mount.ts";
+import { inThisNamespace } from "./mountinfo.ts";
 import { MountSource } from "./source.ts";
 import { openTarget, targetName, type WireTarget } from "./target.ts";
 import { type ThreadContext, unmountFd } from "./unmount.ts";
@@ -286,17 +286,13 @@ function explainAttach(
   if (kinds[0] !== kinds[1]) {
     return hint(`(the source is a ${kinds[0]} and the target a ${kinds[1]}: they must match)`);
   }
-  if (thread.procFd !== undefined) return error;
-  let ours: boolean;
-  try {
-    const id = fileInfo(targetFd).mountId;
-    ours = readText("/proc/thread-self/mountinfo").split("\n").some((line) =>
-      line.startsWith(`${id} `)
+  if (inThisNamespace(targetFd, thread) !== false) return error;
+  if (thread.procFd !== undefined) {
+    return hint(
+      "(the target is a mount of another mount namespace than the one joined, reached " +
+        'through a magic link or /proc/PID/root: give it as { root: "/", path })',
     );
-  } catch {
-    return error;
   }
-  if (ours) return error;
   const path = typeof target === "string" ? target : String(target.root);
   const pid = PROC_ROOT.exec(path)?.[1] ?? "PID";
   return hint(

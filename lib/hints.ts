@@ -48,7 +48,10 @@ export function explainSourceError(error: unknown, mount: Mount): unknown {
         `rootless inside ${ROOTLESS_COMMAND})`,
     );
   }
-  if (code === "EINVAL" && op === "open_tree(OPEN_TREE_CLONE)" && !(mount.flags & MS_REC)) {
+  if (
+    code === "EINVAL" && op === "open_tree(OPEN_TREE_CLONE)" && !(mount.flags & MS_REC) &&
+    error.hint === undefined // the Worker's, when the source is of another namespace
+  ) {
     return error.withHint(
       "(a less privileged mount namespace can't copy this tree without its submounts: " +
         "bind it recursively, with rbind or MS_REC)",

@@ -6,7 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { MS_BIND, MS_RDONLY, openMountNamespace } from "../mod.ts";
+import { O_DIRECTORY, O_PATH } from "../ffi/constants.ts";
+import { open } from "../ffi/syscalls.ts";
+import { MS_BIND, MS_RDONLY, openMountNamespace, OwnedFd } from "../mod.ts";
 import { CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { mountAt } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
@@ -77,4 +79,28 @@ mountTest("mount points made in a user-namespaced container belong to its root",
   // The container's root can remove what was made for it.
   const { code, stderr } = await container.exec(["rmdir", "/volumes/data", "/volumes"]);
   assert.equal(code, 0, stderr);
+}, NO_CONTAINER);
+
+mountTest("a source or target of another namespace than the joined one says so", async (fx) => {
+  await using container = await startContainer({ hostProc: true });
+  const source = fx.mkdir("source");
+  await using ns = await openMountNamespace(container.nsPath("mnt"));
+  // A source reached through the caller's /proc/self/root: a mount of the host's namespace.
+  await assert.rejects(
+    ns.mountFd({
+      source: `/hostproc/self/root${source}`,
+      destination: "/d",
+      flags: MS_BIND | MS_RDONLY, // an open_tree source: a clone of that mount
+    }, { sourceIn: "namespace" }),
+    {
+      code: "EINVAL",
+      message: /\(the source is a mount of another mount namespace, .*sourceIn: "caller"\)$/,
+    },
+  );
+  // A target root given as an fd of the caller's: attached there, the kernel refuses.
+  using host = new OwnedFd(open(fx.mkdir("host-target"), O_PATH | O_DIRECTORY));
+  await assert.rejects(
+    ns.mountInto({ source, destination: "/d", flags: MS_BIND }, { root: host, path: "." }),
+    { code: "EINVAL", message: /\(the target is a mount of another mount namespace/ },
+  );
 }, NO_CONTAINER);

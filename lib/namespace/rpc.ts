@@ -56,6 +56,12 @@ export interface WireError {
   source?: string;
   /** A MountError's target. */
   target?: string;
+  /** A MountError's user namespace file. */
+  userns?: string;
+  /** A MountError's reason, where it is not the errno's. */
+  detail?: string;
+  /** A MountError's hint. */
+  hint?: string;
 }
 
 /** A message from the Worker: its thread once started, then one reply per request. */
@@ -74,25 +80,21 @@ function toWire(error: unknown): WireError {
   if (!(error instanceof Error)) return { name: "Error", message: String(error) };
   const { name, message } = error;
   if (!(error instanceof MountError)) return { name, message };
-  const { op, errno, source, target } = error;
-  return { name, message, op, errno, source, target };
+  const { op, errno, source, target, userns, detail, hint } = error;
+  return { name, message, op, errno, source, target, userns, detail, hint };
 }
 
 /**
  * Rebuilds an error that crossed from the other thread.
  *
  * @param data The flattened error.
- * @returns A MountError, TypeError or Error with the same message.
+ * @returns A MountError (made again from its fields, so that a hint added
+ * later keeps the rest), TypeError or Error with the same message.
  */
 function fromWire(data: WireError): Error {
   if (data.name === "MountError" && data.op !== undefined) {
-    const error = new MountError(data.op, {
-      errno: data.errno,
-      source: data.source,
-      target: data.target,
-    });
-    error.message = data.message;
-    return error;
+    const { op, errno, source, target, userns, detail, hint } = data;
+    return new MountError(op, { errno, source, target, userns, detail, hint });
   }
   const error = data.name === "TypeError" ? new TypeError(data.message) : new Error(data.message);
   if (data.name !== error.name) error.name = data.name;

@@ -16,18 +16,11 @@
  */
 
 import { AT_FDCWD, CLONE_FS, CLONE_NEWNS, O_DIRECTORY, O_PATH } from "../../ffi/constants.ts";
-import { fileInfo } from "../../ffi/mount_api.ts";
 import { MountError } from "../../ffi/mount_error.ts";
-import {
-  chdir,
-  close,
-  fchdir,
-  open,
-  readlinkAt,
-  readText,
-  setns,
-  unshare,
-} from "../../ffi/syscalls.ts";
+import { close, open, readlinkAt, setns, unshare } from "../../ffi/syscalls.ts";
+import { OwnedFd } from "../fd.ts";
+import type { Mount } from "../mount.ts";
+import { inThisNamespace } from "../mountinfo.ts";
 import { resolveInRoot } from "../in_root.ts";
 import { targetName, type WireTarget } from "../target.ts";
 import { attachOnThread } from "../attach.ts";
@@ -74,8 +67,12 @@ export function createHandlers(): Handlers {
       return rootFd === undefined ? { namespace, rootFd: root } : { namespace };
     },
     open({ mount, type }): Calls["open"]["reply"] {
-      joined();
-      return { fd: openSourceOnThread(mount, type) };
+      const context = joined();
+      try {
+        return { fd: openSourceOnThread(mount, type) };
+      } catch (error) {
+        throw explainForeignSource(error, mount, context);
+      }
     },
     attach({ source, target, create, owner }): Calls["attach"]["reply"] {
       const context = joined();
@@ -131,21 +128,34 @@ function inRoot(target: WireTarget, thread: Joined, fn: (target: WireTarget) => 
  * namespace's, so that a pinned `/proc/PID/root` is of a process there.
  */
 function assertInNamespace(rootFd: number, procFd: number, path: string): void {
-  const id = fileInfo(rootFd).mountId;
-  if (id < 0) return; // before Linux 5.8: statx has no mount id
-  // A relative path from the saved /proc: this thread's cwd is its own.
-  fchdir(procFd, "/proc");
-  let mountinfo: string;
-  try {
-    mountinfo = readText("thread-self/mountinfo");
-  } finally {
-    chdir("/");
-  }
-  if (mountinfo.split("\n").some((line) => line.startsWith(`${id} `))) return;
+  if (inThisNamespace(rootFd, { procFd }) !== false) return;
   throw new MountError(WORKER_OP, {
     target: path,
     detail: "the root of its process is not in this mount namespace: it changed namespaces",
   });
+}
+
+/**
+ * An EINVAL of cloning a source that is a mount of another namespace (a
+ * path through `/proc/PID/root`, or a bind of one) says so: open_tree
+ * clones only mounts of the namespace it runs in.
+ */
+function explainForeignSource(error: unknown, mount: Mount, thread: Joined): unknown {
+  if (!(error instanceof MountError) || error.code !== "EINVAL") return error;
+  if (error.op !== "open_tree(OPEN_TREE_CLONE)") return error;
+  let foreign: boolean;
+  try {
+    using source = new OwnedFd(open(mount.source, O_PATH));
+    foreign = inThisNamespace(source.fd, thread) === false;
+  } catch {
+    return error;
+  }
+  if (!foreign) return error;
+  return error.withHint(
+    "(the source is a mount of another mount namespace, reached through /proc/PID/root or " +
+      "a bind of one: open_tree clones only mounts of the namespace it runs in; make the " +
+      'source with sourceIn: "caller")',
+  );
 }
 
 if (import.meta.main) serve(readlinkAt(AT_FDCWD, "/proc/thread-self"), createHandlers());
