@@ -32,7 +32,24 @@ export function buildCorpus(root: string, outside: string): void {
     close(rootFd);
   }
   const links: [string, string][] = [
-    ["abs-out", outside],
+    ...hostileLinks(outside),
+    ["linkfile", "file"],
+    ["linkdir", "dir/"],
+    ["dangling", "/nowhere/at/all"],
+  ];
+  for (const [link, to] of links) Deno.symlinkSync(to, `${root}/${link}`);
+}
+
+/**
+ * Symbolic links that try to leave a root: absolute, relative, through `..`,
+ * in loops.
+ *
+ * @param outside A host directory that nothing may reach.
+ * @returns Each link's name, and what it names.
+ */
+export function hostileLinks(outside: string): [string, string][] {
+  return [
+    ["abs-out", outside], // an absolute link to a host path
     ["abs-root", "/"],
     ["rel-up", "../../../../../.."],
     ["dir/up", "../../.."],
@@ -40,11 +57,7 @@ export function buildCorpus(root: string, outside: string): void {
     ["loop1", "loop2"],
     ["loop2", "loop1"],
     ["evil", "/.."],
-    ["linkfile", "file"],
-    ["linkdir", "dir/"],
-    ["dangling", "/nowhere/at/all"],
   ];
-  for (const [link, to] of links) Deno.symlinkSync(to, `${root}/${link}`);
 }
 
 /** The paths tried, each resolved both ways. */

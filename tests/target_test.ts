@@ -25,6 +25,7 @@ import {
 } from "../mod.ts";
 import { mountAt, mountInfo, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
+import { hostileLinks } from "./_in_root.ts";
 import type { Fixture } from "./_fixture.ts";
 import { simpleMapping } from "./_mappings.ts";
 
@@ -38,14 +39,7 @@ function hostileRoot(fx: Fixture): { root: string; outside: string } {
   fx.mkdir("rootfs/dir/sub");
   fx.mkdir("rootfs/proc");
   const links: [string, string][] = [
-    ["abs-out", outside], // an absolute link to a host path
-    ["abs-root", "/"],
-    ["rel-up", "../../../../../.."],
-    ["dir/up", "../../.."],
-    ["mid", `/../..${outside}`],
-    ["loop1", "loop2"],
-    ["loop2", "loop1"],
-    ["evil", "/.."],
+    ...hostileLinks(outside),
     ["magic", "/proc/self/root"],
     ["magic-cwd", "/proc/self/cwd"],
   ];
