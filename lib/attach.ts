@@ -293,7 +293,11 @@ function explainAttach(
         'through a magic link or /proc/PID/root: give it as { root: "/", path })',
     );
   }
-  const path = typeof target === "string" ? target : String(target.root);
+  const path = typeof target === "string"
+    ? target
+    : typeof target.root === "string"
+    ? target.root
+    : target.root.name ?? "";
   const pid = PROC_ROOT.exec(path)?.[1] ?? "PID";
   return hint(
     `(the target is in another mount namespace, where the kernel attaches nothing ` +
