@@ -109,7 +109,10 @@ Deno.test("container-mounts: bad usage is one line and exit code 2", async () =>
   }
   const help = await run("--help");
   assert.equal(help.code, 0);
-  assert.match(help.out, /^Usage: container-mounts \[--rootfs\] \[--dry-run\] <config.json> <pid>/);
+  assert.match(
+    help.out,
+    /^Usage: container-mounts \[--rootfs\] \[--replace\] \[--dry-run\] <config.json> <pid>/,
+  );
   const unknown = await run("--nope", "a", "1");
   assert.equal(unknown.err, "container-mounts: unknown option --nope (see --help)\n");
 });
@@ -119,12 +122,14 @@ Deno.test("parseCommandLine() and specContext() read the command line and config
     config: "c.json",
     pid: 42,
     rootfs: false,
+    replace: false,
     dryRun: false,
   });
-  assert.deepEqual(parseCommandLine(["--rootfs", "--dry-run", "c.json", "42"]), {
+  assert.deepEqual(parseCommandLine(["--rootfs", "--replace", "--dry-run", "c.json", "42"]), {
     config: "c.json",
     pid: 42,
     rootfs: true,
+    replace: true,
     dryRun: true,
   });
   assert.deepEqual(
