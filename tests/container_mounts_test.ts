@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine, specContext } from "../examples/container_mounts.ts";
 import { CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
-import { mountAt, propagation } from "./_mountinfo.ts";
+import { mountAt, mountInfo, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
+import { MODE } from "./_env.ts";
+import { NO_RUNC, type RuncContainer, startRunc } from "./_runc.ts";
 import { NamespaceHelper } from "./_namespace.ts";
 import type { Fixture } from "./_fixture.ts";
 
@@ -196,4 +198,124 @@ mountTest(
     assert.equal(await owner("/ro/file"), "65534\n");
   },
   NO_CONTAINER,
+);
+
+/** As root, `runc spec`; rootless, `runc spec --rootless` (the other can't run there). */
+const ROOTLESS = MODE === "rootless";
+
+/** The text of a process's /proc/PID/mountinfo. */
+function mountinfoText(pid: number): string {
+  return Deno.readTextFileSync(`/proc/${pid}/mountinfo`);
+}
+
+/** What container-mounts says of a runtime's own mount. */
+function expectedSkip(spec: { destination: string; type?: string; options?: string[] }): string {
+  const bind = spec.type === "bind" || spec.options?.some((o) => o === "bind" || o === "rbind");
+  if (!bind) return `skip   ${spec.destination}: ${spec.type} is not a bind mount`;
+  if (spec.destination === "/sys") {
+    return "skip   /sys: would cover /sys/firmware, which is in linux.maskedPaths";
+  }
+  return `skip   ${spec.destination}: already a mount point in the container ` +
+    "(--replace stacks on it)";
+}
+
+for (const rootless of ROOTLESS ? [true] : [false, true]) {
+  mountTest(
+    `container-mounts with a runc${
+      rootless ? " --rootless" : ""
+    } container's own config.json changes nothing, and says why`,
+    async (fx) => {
+      const volume = fx.mkdir("volume");
+      await using container = await startRunc({
+        rootless,
+        mounts: [{ destination: "/srv", type: "bind", source: volume, options: ["rbind", "ro"] }],
+      });
+      const config = JSON.parse(Deno.readTextFileSync(container.config));
+      const before = mountinfoText(container.pid);
+      for (const args of [["--dry-run"], []]) {
+        const { code, out, err } = await run(...args, container.config, String(container.pid));
+        assert.equal(code, 0, err);
+        assert.deepEqual(out.trim().split("\n"), config.mounts.map(expectedSkip));
+        assert.equal(mountinfoText(container.pid), before, "not one mount more");
+      }
+    },
+    NO_RUNC,
+  );
+}
+
+/** A config of our own for a runc container: its masks, and these bind mounts. */
+function configFor(fx: Fixture, container: RuncContainer, name: string, mounts: unknown[]): string {
+  const { linux } = JSON.parse(Deno.readTextFileSync(container.config));
+  const path = `${fx.dir}/${name}.json`;
+  Deno.writeTextFileSync(path, JSON.stringify({ ociVersion: "1.0.2", mounts, linux }));
+  return path;
+}
+
+mountTest(
+  "container-mounts keeps a runc container's masks and mounts, and names where a mount landed",
+  async (fx) => {
+    await using container = await startRunc({ rootless: ROOTLESS });
+    const exec = await container.exec([
+      "sh",
+      "-c",
+      "mkdir -p /tmp/landing && ln -s /tmp/landing /vlink && ln -s /sys/firmware /sneaky",
+    ]);
+    assert.equal(exec.code, 0, exec.stderr);
+    const source = fx.mkdir("src");
+    fx.file("src/file", 0, 0);
+    const bind = (destination: string, ...options: string[]) => ({
+      destination,
+      type: "bind",
+      source,
+      options: options.length ? options : ["bind"],
+    });
+    const config = configFor(fx, container, "refused", [
+      bind("/proc/kcore"),
+      bind("/proc/sys/kernel"),
+      bind("/sneaky"),
+      bind("/sys", "rbind"),
+      bind("/dev/shm"),
+      bind("/sys/fs"),
+      bind("/vlink"),
+      bind("/new/dir", "rbind", "ro"),
+    ]);
+    const pid = container.pid;
+    const before = mountInfo(pid);
+    const { code, out, err } = await run(config, String(pid));
+    assert.equal(code, 0, err);
+    const lines = out.trim().split("\n");
+    assert.match(
+      lines.splice(5, 1)[0],
+      /^skip {3}\/sys\/fs: would hide \d+ mount\(s\) under it, \/sys\/fs\/\S+ first \(--replace stacks anyway\)$/,
+    );
+    assert.deepEqual(lines, [
+      "skip   /proc/kcore: in linux.maskedPaths",
+      "skip   /proc/sys/kernel: under /proc/sys, which is in linux.readonlyPaths",
+      "skip   /sys/firmware (for /sneaky): in linux.maskedPaths",
+      "skip   /sys: would cover /sys/firmware, which is in linux.maskedPaths",
+      "skip   /dev/shm: already a mount point in the container (--replace stacks on it)",
+      `ok     /tmp/landing (for /vlink) <- ${source} (bind)`,
+      `ok     /new/dir <- ${source} (rbind,ro)`,
+    ]);
+    const ids = new Set(before.map((m) => m.id));
+    const added = mountInfo(pid).filter((m) => !ids.has(m.id)).map((m) => m.mountPoint);
+    assert.deepEqual(added, ["/tmp/landing", "/new/dir"]);
+    assert.equal((await container.exec(["cat", "/vlink/file"])).stdout, "src/file");
+
+    // --replace stacks on a mount point on purpose; masks stay.
+    const replace = configFor(fx, container, "replace", [
+      bind("/dev/shm"),
+      bind("/sys", "rbind"),
+      bind("/proc/kcore"),
+    ]);
+    const stacked = await run("--replace", replace, String(pid));
+    assert.equal(stacked.code, 0, stacked.err);
+    assert.deepEqual(stacked.out.trim().split("\n"), [
+      `ok     /dev/shm <- ${source} (bind)`,
+      "skip   /sys: would cover /sys/firmware, which is in linux.maskedPaths",
+      "skip   /proc/kcore: in linux.maskedPaths",
+    ]);
+    assert.equal((await container.exec(["cat", "/dev/shm/file"])).stdout, "src/file");
+  },
+  NO_RUNC,
 );
