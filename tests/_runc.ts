@@ -8,6 +8,7 @@
 
 import type { Mapping, SpecMount } from "../mod.ts";
 import { type ExecResult, makeRootfs, NO_CONTAINER } from "./_container.ts";
+import { MODE } from "./_env.ts";
 
 /** Where runc is, if it is installed. */
 export const RUNC: string | undefined = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc"]
@@ -23,6 +24,19 @@ export const RUNC: string | undefined = ["/usr/sbin/runc", "/usr/bin/runc", "/us
 export const NO_RUNC: string | undefined = RUNC === undefined
   ? "runc is not installed (Debian's runc; .ci/run installs it)"
   : NO_CONTAINER;
+
+/**
+ * The unprivileged user that runs rootless runc containers in the root
+ * suite: `deno task test` sets `MOUNTFD_TEST_USER` to its test user.
+ */
+export const TEST_USER: string | undefined = Deno.env.get("MOUNTFD_TEST_USER");
+
+/** Why runc can't run as the test user here, or `undefined` if it can. */
+export const NO_TEST_USER: string | undefined = MODE !== "root"
+  ? "as root only: the rootless suite runs runc itself"
+  : TEST_USER === undefined
+  ? "MOUNTFD_TEST_USER is unset (deno task test sets it)"
+  : undefined;
 
 /** Options of {@linkcode startRunc}. */
 export interface RuncOptions {

@@ -5,7 +5,7 @@ import { CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts"
 import { mountAt, mountInfo, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
 import { MODE } from "./_env.ts";
-import { NO_RUNC, type RuncContainer, startRunc } from "./_runc.ts";
+import { NO_RUNC, NO_TEST_USER, type RuncContainer, startRunc, TEST_USER } from "./_runc.ts";
 import { NamespaceHelper } from "./_namespace.ts";
 import type { Fixture } from "./_fixture.ts";
 
@@ -318,4 +318,78 @@ mountTest(
     assert.equal((await container.exec(["cat", "/dev/shm/file"])).stdout, "src/file");
   },
   NO_RUNC,
+);
+
+/** Why the test user can't run this Deno, or `undefined` if it can. */
+const NO_USER_DENO: string | undefined = NO_TEST_USER ?? (() => {
+  const { success } = new Deno.Command("runuser", {
+    args: ["-u", TEST_USER!, "--", Deno.execPath(), "--version"],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+  return success ? undefined : `${TEST_USER} can't run ${Deno.execPath()}`;
+})();
+
+/** A copy of the module and the tool that `uid` can read, in the fixture. */
+function stageTool(fx: Fixture, uid: number, gid: number): string {
+  const root = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+  fx.mkdir("tool");
+  const copy = (rel: string): void => {
+    const info = Deno.statSync(`${root}/${rel}`);
+    if (info.isDirectory) {
+      Deno.mkdirSync(`${fx.dir}/tool/${rel}`, { recursive: true });
+      for (const entry of Deno.readDirSync(`${root}/${rel}`)) copy(`${rel}/${entry.name}`);
+    } else Deno.copyFileSync(`${root}/${rel}`, `${fx.dir}/tool/${rel}`);
+    Deno.chownSync(`${fx.dir}/tool/${rel}`, uid, gid);
+  };
+  ["mod.ts", "lib", "ffi", "examples"].forEach(copy);
+  fx.mkdir("deno-dir");
+  Deno.chownSync(`${fx.dir}/deno-dir`, uid, gid);
+  return `${fx.dir}/tool/examples/container_mounts.ts`;
+}
+
+mountTest(
+  "the README's rootless command: nsenter --preserve-credentials into a runc --rootless container",
+  async (fx) => {
+    await using container = await startRunc({ rootless: true, user: TEST_USER });
+    const { uid, gid } = Deno.statSync(container.bundle) as { uid: number; gid: number };
+    Deno.chmodSync(fx.dir, 0o755);
+    const tool = stageTool(fx, uid, gid);
+    const volume = fx.mkdir("volume");
+    fx.file("volume/file", uid, gid);
+    Deno.chownSync(volume, uid, gid);
+    const config = configFor(fx, container, "volume", [
+      { destination: "/vol", type: "bind", source: volume, options: ["rbind", "ro"] },
+    ]);
+    const pid = String(container.pid);
+    const command = (...nsenter: string[]) =>
+      new Deno.Command("runuser", {
+        args: [
+          ...["-u", TEST_USER!, "--", "env", `DENO_DIR=${fx.dir}/deno-dir`, `HOME=${fx.dir}`],
+          ...["nsenter", "--target", pid, "--user", ...nsenter, "unshare", "--mount"],
+          ...[Deno.execPath(), "run", ...FLAGS, tool, config, pid],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    // runc denies setgroups in a rootless container's user namespace, and
+    // nsenter calls it unless told to keep the caller's groups.
+    assert.equal(Deno.readTextFileSync(`/proc/${pid}/setgroups`), "deny\n");
+    const plain = await command();
+    assert.notEqual(plain.code, 0);
+    assert.match(
+      new TextDecoder().decode(plain.stderr),
+      /setgroups failed: Operation not permitted/,
+    );
+    const preserved = await command("--preserve-credentials");
+    const [out, err] = [preserved.stdout, preserved.stderr].map((b) => new TextDecoder().decode(b));
+    assert.equal(preserved.code, 0, err);
+    assert.equal(out, `ok     /vol <- ${volume} (rbind,ro)\n`);
+    const write = await container.exec(["sh", "-c", "echo x >/vol/file"]);
+    assert.match(write.stderr, /Read-only file system/);
+    // The user's files are the container's root's.
+    assert.equal((await container.exec(["stat", "-c", "%u:%g", "/vol/file"])).stdout, "0:0\n");
+  },
+  NO_RUNC,
+  NO_USER_DENO,
 );

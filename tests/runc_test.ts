@@ -11,7 +11,14 @@ import { MODE } from "./_env.ts";
 import type { Fixture } from "./_fixture.ts";
 import { mountsUnder } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
-import { NO_RUNC, type RuncContainer, startRunc } from "./_runc.ts";
+import {
+  NO_RUNC,
+  NO_TEST_USER,
+  type RuncContainer,
+  type RuncOptions,
+  startRunc,
+  TEST_USER,
+} from "./_runc.ts";
 
 /** Runs a busybox applet inside; fails the test if it fails. */
 async function inside(container: RuncContainer, args: string[]): Promise<string> {
@@ -30,50 +37,70 @@ function hostSource(fx: Fixture): string {
 /** As root, `runc spec`; rootless, `runc spec --rootless`: each with a user namespace. */
 const ROOTLESS = MODE === "rootless";
 
-mountTest(
-  `runc${ROOTLESS ? " --rootless" : ""}: a read-only and an id-mapped volume, in and out again`,
-  async (fx) => {
-    await using container = await startRunc({ rootless: ROOTLESS, userns: CONTAINER_USERNS });
-    const source = hostSource(fx);
-    await using ns = await openMountNamespace(container.nsPath("mnt"));
-    const ro = { root: "/", path: "/vol/ro" };
-    const mapped = { root: "/", path: "/vol/mapped" };
-    await ns.mountInto({ source, destination: ro.path, flags: MS_BIND | MS_RDONLY }, ro, {
-      create: true,
-    });
-    await ns.mountInto(
-      {
-        source,
-        destination: mapped.path,
-        flags: MS_BIND,
-        idMapping: { usernsPath: container.nsPath("user") },
-      },
-      mapped,
-      { create: true },
-    );
-    const write = await container.exec(["sh", "-c", "echo x >/vol/ro/file"]);
-    assert.notEqual(write.code, 0, "a write to the read-only volume fails");
-    assert.match(write.stderr, /Read-only file system/);
-    // Our 0 is nobody in the container, but its root through its own mapping.
-    const owners = await inside(container, [
-      "stat",
-      "-c",
-      "%u:%g",
-      "/vol/ro/file",
-      "/vol/mapped/file",
-    ]);
-    assert.equal(owners, "65534:65534\n0:0\n");
-    // What its root writes there is ours on disk.
-    await inside(container, ["sh", "-c", "echo new >/vol/mapped/new"]);
-    assert.deepEqual([Deno.statSync(`${source}/new`).uid, Deno.statSync(`${source}/new`).gid], [
-      0,
-      0,
-    ]);
-
-    await ns.unmount(ro);
-    await ns.unmount(mapped);
-    assert.deepEqual(mountsUnder("/vol", container.pid), [], "both unmounted");
-    assert.equal(await inside(container, ["ls", "/vol/ro"]), "", "the mount point is left, empty");
+/** The containers: runc's own kind for this mode, and a rootless one of an unprivileged user. */
+const CONTAINERS: { name: string; options: RuncOptions; skip?: string }[] = [
+  {
+    name: `runc${ROOTLESS ? " --rootless" : ""} with a user namespace`,
+    options: { rootless: ROOTLESS, userns: CONTAINER_USERNS },
   },
-  NO_RUNC,
-);
+  {
+    name: `runc --rootless run by ${TEST_USER ?? "an unprivileged user"}`,
+    options: { rootless: true, user: TEST_USER },
+    skip: NO_TEST_USER,
+  },
+];
+
+for (const { name, options, skip } of CONTAINERS) {
+  mountTest(
+    `${name}: a read-only and an id-mapped volume, in and out again`,
+    async (fx) => {
+      await using container = await startRunc(options);
+      const source = hostSource(fx);
+      await using ns = await openMountNamespace(container.nsPath("mnt"));
+      const ro = { root: "/", path: "/vol/ro" };
+      const mapped = { root: "/", path: "/vol/mapped" };
+      await ns.mountInto({ source, destination: ro.path, flags: MS_BIND | MS_RDONLY }, ro, {
+        create: true,
+      });
+      await ns.mountInto(
+        {
+          source,
+          destination: mapped.path,
+          flags: MS_BIND,
+          idMapping: { usernsPath: container.nsPath("user") },
+        },
+        mapped,
+        { create: true },
+      );
+      const write = await container.exec(["sh", "-c", "echo x >/vol/ro/file"]);
+      assert.notEqual(write.code, 0, "a write to the read-only volume fails");
+      assert.match(write.stderr, /Read-only file system/);
+      // Our 0 is nobody in the container, but its root through its own mapping.
+      const owners = await inside(container, [
+        "stat",
+        "-c",
+        "%u:%g",
+        "/vol/ro/file",
+        "/vol/mapped/file",
+      ]);
+      assert.equal(owners, "65534:65534\n0:0\n");
+      // What its root writes there is ours on disk.
+      await inside(container, ["sh", "-c", "echo new >/vol/mapped/new"]);
+      assert.deepEqual([Deno.statSync(`${source}/new`).uid, Deno.statSync(`${source}/new`).gid], [
+        0,
+        0,
+      ]);
+
+      await ns.unmount(ro);
+      await ns.unmount(mapped);
+      assert.deepEqual(mountsUnder("/vol", container.pid), [], "both unmounted");
+      assert.equal(
+        await inside(container, ["ls", "/vol/ro"]),
+        "",
+        "the mount point is left, empty",
+      );
+    },
+    NO_RUNC,
+    skip,
+  );
+}
