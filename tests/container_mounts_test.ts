@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { parseCommandLine, specContext } from "../examples/container_mounts.ts";
+import { openMountNamespace } from "../mod.ts";
 import { CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { mountAt, mountInfo, propagation } from "./_mountinfo.ts";
 import { mountTest } from "./_mounts.ts";
@@ -81,6 +82,25 @@ mountTest("container-mounts mounts a config's bind mounts into a namespace", asy
     "from the bundle\n",
   );
   assert.equal(mountAt(`${dir}/rootfs/data`), undefined, "nothing mounted here");
+});
+
+mountTest("container-mounts --rootfs makes mount points the container root's", async (fx) => {
+  const { helper: h, bundle } = await container(fx);
+  await using helper = h;
+  const dir = helper.dir;
+  const config = writeConfig(bundle, `${dir}/rootfs`, [
+    { destination: "/made/deep", type: "bind", source: `${dir}/src`, options: ["bind"] },
+  ]);
+  const { code, out, err } = await run("--rootfs", config, String(helper.pid));
+  assert.equal(code, 0, err);
+  assert.equal(out, `ok     ${dir}/rootfs/made/deep <- ${dir}/src (bind)\n`);
+  await using ns = await openMountNamespace(helper.nsPath);
+  await ns.unmount(`${dir}/rootfs/made/deep`);
+  // The host ids of the container's 0 in the config's mappings (0:10000:2000).
+  for (const made of ["made", "made/deep"]) {
+    const { uid, gid } = Deno.statSync(helper.inside(`${dir}/rootfs/${made}`));
+    assert.deepEqual([uid, gid], [10000, 10000], made);
+  }
 });
 
 mountTest("container-mounts reports a failed mount and goes on, exit 1", async (fx) => {

@@ -103,4 +103,24 @@ for (const { name, options, skip } of CONTAINERS) {
     NO_RUNC,
     skip,
   );
+
+  mountTest(
+    `${name}: the mount points made for it are its root's, who removes them`,
+    async (fx) => {
+      await using container = await startRunc(options);
+      const source = hostSource(fx);
+      await using ns = await openMountNamespace(container.nsPath("mnt"));
+      const target = { root: "/", path: "/made/here" };
+      await ns.mountInto({ source, destination: target.path, flags: MS_BIND }, target, {
+        create: true,
+      });
+      await ns.unmount(target);
+      // As runc makes them: owned by the ids that are 0 in the container.
+      const owners = await inside(container, ["stat", "-c", "%u:%g", "/made", "/made/here"]);
+      assert.equal(owners, "0:0\n0:0\n");
+      await inside(container, ["rmdir", "/made/here", "/made"]);
+    },
+    NO_RUNC,
+    skip,
+  );
 }
