@@ -8,8 +8,10 @@
  *   `unshare --user --map-auto --map-root-user --mount`, on a tmpfs. The user
  *   is `$MOUNTFD_TEST_USER`, or `mfdtest`: it is created (`useradd`), and
  *   given 65536 subordinate uids and gids (`usermod`), if it has none, and the
- *   output says so. Without `newuidmap` (Debian's `uidmap`) the rootless
- *   suite can't run: the output says what to install, and counts it skipped.
+ *   output says so; when both suites run, before the root suite, which gets
+ *   its name as `MOUNTFD_TEST_USER` (it runs rootless runc containers as that
+ *   user). Without `newuidmap` (Debian's `uidmap`) the rootless suite can't
+ *   run: the output says what to install, and counts it skipped.
  * - As anyone else: the rootless suite alone, with the user's subordinate
  *   range when it has one and `newuidmap` is there, else with one mapped id.
  *
