@@ -55,6 +55,11 @@ export interface RuncOptions {
   userns?: Mapping;
   /** Mounts added to the config's, after them. */
   mounts?: SpecMount[];
+  /**
+   * Changes the config (and the bundle) before runc runs it: hooks, files
+   * beside config.json.
+   */
+  prepare?: (config: Record<string, unknown>, bundle: string) => void;
 }
 
 /** A container that runc runs. Dispose of it with `await using`: `runc delete -f`. */
@@ -153,6 +158,7 @@ export async function startRunc(options: RuncOptions = {}): Promise<RuncContaine
       config.linux.uidMappings = userns.uidMappings;
       config.linux.gidMappings = userns.gidMappings;
     }
+    options.prepare?.(config, bundle);
     Deno.writeTextFileSync(`${bundle}/config.json`, JSON.stringify(config, null, 2));
     Deno.mkdirSync(`${bundle}/rootfs`);
     const uid = userns ? zeroOf(userns.uidMappings) : owner?.uid;

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { MS_BIND, MS_RDONLY, openMountNamespace } from "../mod.ts";
 import { CONTAINER_USERNS } from "./_container.ts";
 import { MODE } from "./_env.ts";
@@ -124,3 +125,52 @@ for (const { name, options, skip } of CONTAINERS) {
     skip,
   );
 }
+
+const TOOL = fileURLToPath(new URL("../examples/container_mounts.ts", import.meta.url));
+
+/** A createRuntime hook: container-mounts --rootfs CONFIG PID, the pid read from runc's state. */
+const HOOK = `pid=$(sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')
+exec "$1" run --allow-ffi --allow-run=unshare --allow-read "$2" --rootfs "$3" "$pid" >"$4" 2>&1`;
+
+mountTest(
+  `runc${ROOTLESS ? " --rootless" : ""}: container-mounts --rootfs as its createRuntime hook`,
+  async (fx) => {
+    const volume = hostSource(fx);
+    const log = `${fx.dir}/hook.log`;
+    const denoDir = fx.mkdir("deno-dir");
+    let bundle = "";
+    await using container = await startRunc({
+      rootless: ROOTLESS,
+      userns: CONTAINER_USERNS,
+      mounts: [{ destination: "/srv", type: "bind", source: volume, options: ["rbind"] }],
+      prepare(config, dir): void {
+        bundle = dir;
+        // runc's own mounts, and one more: only that one is the hook's to make.
+        const mounts = [
+          ...config.mounts as unknown[],
+          { destination: "/vol/deep", type: "bind", source: volume, options: ["rbind", "ro"] },
+        ];
+        Deno.writeTextFileSync(`${dir}/volumes.json`, JSON.stringify({ ...config, mounts }));
+        const args = ["sh", "-c", HOOK, "sh", Deno.execPath(), TOOL, `${dir}/volumes.json`, log];
+        const env = [`DENO_DIR=${denoDir}`, `HOME=${fx.dir}`, `PATH=${Deno.env.get("PATH")}`];
+        config.hooks = { createRuntime: [{ path: "/bin/sh", args, env }] };
+      },
+    });
+    const config = JSON.parse(Deno.readTextFileSync(`${bundle}/volumes.json`));
+    const lines = Deno.readTextFileSync(log).trim().split("\n");
+    // Before pivot_root, runc's mounts are there, under the rootfs path.
+    assert.equal(lines.length, config.mounts.length, lines.join("\n"));
+    assert.deepEqual(lines.slice(-2), [
+      `skip   ${bundle}/rootfs/srv: already a mount point in the container ` +
+      "(--replace stacks on it)",
+      `ok     ${bundle}/rootfs/vol/deep <- ${volume} (rbind,ro)`,
+    ]);
+    assert.ok(lines.slice(0, -2).every((line) => line.startsWith("skip   ")), lines.join("\n"));
+    assert.equal(await inside(container, ["cat", "/vol/deep/file"]), "volume/file");
+    const write = await container.exec(["sh", "-c", "echo x >/vol/deep/file"]);
+    assert.match(write.stderr, /Read-only file system/);
+    // Made as runc makes its mount points: the container's root's.
+    assert.equal(await inside(container, ["stat", "-c", "%u:%g", "/vol"]), "0:0\n");
+  },
+  NO_RUNC,
+);
