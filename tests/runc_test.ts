@@ -9,31 +9,10 @@ import { fileURLToPath } from "node:url";
 import { MS_BIND, MS_RDONLY, openMountNamespace } from "../mod.ts";
 import { CONTAINER_USERNS } from "./_container.ts";
 import { MODE } from "./_env.ts";
-import type { Fixture } from "./_fixture.ts";
 import { mountsUnder } from "./_mountinfo.ts";
+import { hostSource, inside } from "./_inside.ts";
 import { mountTest } from "./_mounts.ts";
-import {
-  NO_RUNC,
-  NO_TEST_USER,
-  type RuncContainer,
-  type RuncOptions,
-  startRunc,
-  TEST_USER,
-} from "./_runc.ts";
-
-/** Runs a busybox applet inside; fails the test if it fails. */
-async function inside(container: RuncContainer, args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await container.exec(args);
-  assert.equal(code, 0, `${args.join(" ")}: ${stderr}`);
-  return stdout;
-}
-
-/** A host directory with a file owned by 0:0. */
-function hostSource(fx: Fixture): string {
-  const dir = fx.mkdir("volume");
-  fx.file("volume/file", 0, 0);
-  return dir;
-}
+import { NO_RUNC, NO_TEST_USER, type RuncOptions, startRunc, TEST_USER } from "./_runc.ts";
 
 /** As root, `runc spec`; rootless, `runc spec --rootless`: each with a user namespace. */
 const ROOTLESS = MODE === "rootless";
@@ -166,7 +145,7 @@ mountTest(
       `ok     ${bundle}/rootfs/vol/deep <- ${volume} (rbind,ro)`,
     ]);
     assert.ok(lines.slice(0, -2).every((line) => line.startsWith("skip   ")), lines.join("\n"));
-    assert.equal(await inside(container, ["cat", "/vol/deep/file"]), "volume/file");
+    assert.equal(await inside(container, ["cat", "/vol/deep/file"]), "host-src/file");
     const write = await container.exec(["sh", "-c", "echo x >/vol/deep/file"]);
     assert.match(write.stderr, /Read-only file system/);
     // Made as runc makes its mount points: the container's root's.
