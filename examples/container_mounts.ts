@@ -311,10 +311,8 @@ function guardOf(config: Config, mounts: MountPoint[], walkRoot: string, root: s
 
 /** The host ids of the container's uid and gid 0 in the config's mappings, if it has them. */
 function containerRoot(context: SpecContext): { uid: number; gid: number } | undefined {
-  const zero = (maps?: IDMap[]): number | undefined => {
-    const range = maps?.find((m) => m.containerID <= 0 && 0 < m.containerID + m.size);
-    return range && range.hostID - range.containerID;
-  };
+  const zero = (maps?: IDMap[]): number | undefined =>
+    maps?.find((m) => m.containerID === 0 && m.size > 0)?.hostID;
   const [uid, gid] = [zero(context.uidMappings), zero(context.gidMappings)];
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
@@ -352,10 +350,12 @@ export async function mountConfig(
   // its root.path, and its sources are paths of that namespace.
   const root = request.rootfs ? resolve(bundle, config.root?.path ?? "rootfs") : "/";
   const sourceIn = request.rootfs ? "namespace" : "caller";
-  const inNamespace = (at: string): string => root === "/" ? at : `${root}${at === "/" ? "" : at}`;
-  const walkRoot = `/proc/${request.pid}/root${root === "/" ? "" : root}`;
-  // Before pivot_root, what the tool creates belongs to the container's root.
-  const owner = request.rootfs ? containerRoot(context) : undefined;
+  // The root as mountinfo names it: its links followed in the process's root.
+  const rootIn = resolveInRoot(`/proc/${request.pid}/root`, root);
+  const prefix = rootIn === "/" ? "" : rootIn;
+  const inNamespace = (at: string): string => at === "/" ? prefix || "/" : prefix + at;
+  const walkRoot = `/proc/${request.pid}/root${prefix}`;
+  const owner = request.rootfs ? containerRoot(context) : undefined; // before pivot_root
 
   await using ns = request.dryRun
     ? undefined
@@ -380,7 +380,7 @@ export async function mountConfig(
     const named = (at: string): string =>
       at === inNamespace(mount.destination) ? at : `${at} (for ${mount.destination})`;
     let where = named(inNamespace(place));
-    const guard = guardOf(config, before, walkRoot, root);
+    const guard = guardOf(config, before, walkRoot, rootIn);
     const why = refusal(place, mount.destination, guard, request.replace);
     if (why !== undefined) {
       print(`skip   ${where}: ${why}`);
