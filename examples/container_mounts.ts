@@ -381,7 +381,7 @@ export async function mountConfig(
       at === inNamespace(mount.destination) ? at : `${at} (for ${mount.destination})`;
     let where = named(inNamespace(place));
     const guard = guardOf(config, before, walkRoot, rootIn);
-    const why = refusal(place, mount.destination, guard, request.replace);
+    const why = refusal(place, resolveInRoot(undefined, mount.destination), guard, request.replace);
     if (why !== undefined) {
       print(`skip   ${where}: ${why}`);
       continue;

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { parseCommandLine, specContext } from "../examples/container_mounts.ts";
+import {
+  parseCommandLine,
+  refusal,
+  resolveInRoot,
+  specContext,
+} from "../examples/container_mounts.ts";
 import { openMountNamespace } from "../mod.ts";
 import { CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { mountAt, mountInfo, propagation } from "./_mountinfo.ts";
@@ -166,6 +171,28 @@ Deno.test("parseCommandLine() and specContext() read the command line and config
   // A running container's config without mappings: its process's namespace.
   assert.deepEqual(specContext({}, "/b", 42), { cwd: "/b", usernsPath: "/proc/42/ns/user" });
   assert.deepEqual(specContext({}, "/b"), { cwd: "/b" });
+});
+
+Deno.test("refusal() keeps masks always, and mount points unless --replace", () => {
+  const guard = {
+    protected: [["/sys/firmware", "linux.maskedPaths"], ["/proc/sys", "linux.readonlyPaths"]],
+    mountPoints: ["/", "/sys", "/sys/fs/cgroup", "/dev", "/dev/shm"],
+  } as { protected: [string, string][]; mountPoints: string[] };
+  const why = (place: string, replace = false, requested = place): string | undefined =>
+    refusal(place, requested, guard, replace);
+  assert.equal(why("/sys/firmware"), "in linux.maskedPaths");
+  assert.equal(why("/proc/sys/x", true), "under /proc/sys, which is in linux.readonlyPaths");
+  assert.equal(why("/proc", true), "would cover /proc/sys, which is in linux.readonlyPaths");
+  assert.equal(why("/data", true, "/proc/sys/link"), why("/proc/sys/link"), "as asked too");
+  assert.match(why("/dev/shm")!, /^already a mount point/);
+  assert.match(why("/")!, /^would cover \/sys\/firmware/);
+  assert.equal(
+    why("/sys/fs"),
+    "would hide 1 mount(s) under it, /sys/fs/cgroup first (--replace stacks anyway)",
+  );
+  assert.equal(why("/dev/shm", true), undefined);
+  assert.equal(why("/data"), undefined);
+  assert.equal(resolveInRoot(undefined, "//dev/./x/../../../shm/"), "/shm");
 });
 
 mountTest(
