@@ -160,7 +160,7 @@ function mapText(map: IDMap[]): string {
  * Makes the rootfs: /bin/busybox with its applets as relative symlinks, and
  * /proc, /tmp, /data, /etc. Nothing in it names a host path.
  */
-function makeRootfs(rootfs: string, owner?: { uid: number; gid: number }): void {
+export function makeRootfs(rootfs: string, owner?: { uid: number; gid: number }): void {
   Deno.chmodSync(rootfs, 0o755);
   for (const dir of ["bin", "proc", "tmp", "data", "etc"]) Deno.mkdirSync(`${rootfs}/${dir}`);
   Deno.chmodSync(`${rootfs}/tmp`, 0o1777);

@@ -8,8 +8,10 @@
  *   `unshare --user --map-auto --map-root-user --mount`, on a tmpfs. The user
  *   is `$MOUNTFD_TEST_USER`, or `mfdtest`: it is created (`useradd`), and
  *   given 65536 subordinate uids and gids (`usermod`), if it has none, and the
- *   output says so. Without `newuidmap` (Debian's `uidmap`) the rootless
- *   suite can't run: the output says what to install, and counts it skipped.
+ *   output says so; when both suites run, before the root suite, which gets
+ *   its name as `MOUNTFD_TEST_USER` (it runs rootless runc containers as that
+ *   user). Without `newuidmap` (Debian's `uidmap`) the rootless suite can't
+ *   run: the output says what to install, and counts it skipped.
  * - As anyone else: the rootless suite alone, with the user's subordinate
  *   range when it has one and `newuidmap` is there, else with one mapped id.
  *
@@ -301,24 +303,29 @@ async function asRoot(): Promise<Outcome[]> {
     Deno.removeSync(scratch, { recursive: true });
   }
   const outcomes: Outcome[] = [];
+  const user = Deno.env.get("MOUNTFD_TEST_USER") ?? "mfdtest";
+  const newuidmap = onPath("newuidmap") && onPath("newgidmap");
   if (MODE !== "rootless") {
+    // The root suite runs a rootless runc container as the test user too
+    // (tests/_runc.ts): it is made first when both suites run.
+    const exists = MODE === undefined && newuidmap
+      ? typeof await testUser(user) !== "string"
+      : await idOf("-u", user) !== undefined;
     outcomes.push(
-      await runSuite("root suite", "init user namespace, real filesystem", "unshare", [
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        Deno.execPath(),
-        ...denoTest,
-      ]),
+      await runSuite(
+        "root suite",
+        "init user namespace, real filesystem",
+        "unshare",
+        ["--mount", "--propagation", "private", "--", Deno.execPath(), ...denoTest],
+        { env: exists ? { MOUNTFD_TEST_USER: user } : {} },
+      ),
     );
   }
   if (MODE === "root") return outcomes;
   const label = "rootless suite";
-  if (!onPath("newuidmap") || !onPath("newgidmap")) {
+  if (!newuidmap) {
     return [...outcomes, skipped(label, NO_NEWUIDMAP, "no newuidmap: apt-get install uidmap")];
   }
-  const user = Deno.env.get("MOUNTFD_TEST_USER") ?? "mfdtest";
   const ids = await testUser(user);
   if (typeof ids === "string") return [...outcomes, skipped(label, ids, `no test user ${user}`)];
   const { dir, deno } = stage(ids.uid, ids.gid);

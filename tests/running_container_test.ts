@@ -17,24 +17,10 @@ import {
 } from "../mod.ts";
 import { type Container, CONTAINER_USERNS, NO_CONTAINER, startContainer } from "./_container.ts";
 import { mountAt } from "./_mountinfo.ts";
+import { hostSource, inside } from "./_inside.ts";
 import { mountTest } from "./_mounts.ts";
 import { MODE } from "./_env.ts";
-import type { Fixture } from "./_fixture.ts";
 import { simpleMapping } from "./_mappings.ts";
-
-/** Runs a busybox applet inside; fails the test if it fails. */
-async function inside(container: Container, args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await container.exec(args);
-  assert.equal(code, 0, `${args.join(" ")}: ${stderr}`);
-  return stdout;
-}
-
-/** A host directory with a file owned by 0:0. */
-function hostSource(fx: Fixture): string {
-  const dir = fx.mkdir("host-src");
-  fx.file("host-src/file", 0, 0);
-  return dir;
-}
 
 /** The per-mount options of the mount at `path`, as the container sees it. */
 function optionsInside(container: Container, path: string): string[] | undefined {
