@@ -395,8 +395,7 @@ export async function mountConfig(
       await ns.mountInto(mount, { root, path: mount.destination }, {
         sourceIn,
         create: true,
-        // AttachOptions.owner (DESIGN.md): the owner of what `create` makes.
-        ...(owner && { owner }),
+        owner, // undefined: the container's root, as the namespace knows it
       });
       where = named(landed(request.pid, before) ?? inNamespace(place));
       print(`ok     ${where} <- ${describe(spec)}`);

@@ -13,44 +13,11 @@
 import type { IDMap, Mapping } from "../mod.ts";
 import { MODE } from "./_env.ts";
 import { bareHelper } from "./_process.ts";
+import { makeRootfs, NO_CONTAINER } from "./_rootfs.ts";
+
+export { BUSYBOX, makeRootfs, NO_CONTAINER } from "./_rootfs.ts";
 
 /** Where the static busybox is read from. */
-export const BUSYBOX = "/bin/busybox";
-
-/** Why a container can't be made here, or `undefined` if it can. */
-export const NO_CONTAINER: string | undefined = (() => {
-  let elf: Uint8Array;
-  try {
-    elf = Deno.readFileSync(BUSYBOX);
-  } catch {
-    return `${BUSYBOX} is missing; install Debian's busybox-static`;
-  }
-  if (!isStaticElf(elf)) {
-    return `${BUSYBOX} is dynamically linked; install Debian's busybox-static`;
-  }
-  if (Deno.uid() !== 0) return "not root of its user namespace";
-  return undefined;
-})();
-
-/**
- * Whether an ELF file runs without a dynamic loader: it has no PT_INTERP
- * program header. Only 64-bit little-endian files count.
- */
-function isStaticElf(elf: Uint8Array): boolean {
-  const view = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-  if (elf.length < 64 || view.getUint32(0) !== 0x7f454c46) return false;
-  if (elf[4] !== 2 || elf[5] !== 1) return false; // ELFCLASS64, ELFDATA2LSB
-  const phoff = Number(view.getBigUint64(32, true));
-  const phentsize = view.getUint16(54, true);
-  const phnum = view.getUint16(56, true);
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * phentsize;
-    if (at + 4 > elf.length) return false;
-    if (view.getUint32(at, true) === 3) return false; // PT_INTERP
-  }
-  return true;
-}
-
 /**
  * A user namespace for a container, as a runtime would give it: its root is
  * not ours. As root, 65536 ids from 100000; rootless, the ids 1..65535 of
@@ -129,22 +96,6 @@ export interface Container extends AsyncDisposable {
 
 const decoder = new TextDecoder();
 
-/** The applets busybox provides, listed once. */
-let applets: string[] | undefined;
-
-function listApplets(): string[] {
-  if (applets) return applets;
-  const { success, stdout, stderr } = new Deno.Command(BUSYBOX, {
-    args: ["--list"],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!success) throw new Error(`busybox --list failed: ${decoder.decode(stderr)}`);
-  applets = decoder.decode(stdout).split("\n").filter((name) => /^[\w.[-]+$/.test(name));
-  return applets;
-}
-
 /** The host id a container's id 0 maps to, or `undefined`. */
 function rootOf(map: IDMap[]): number | undefined {
   const range = map.find((m) => m.containerID <= 0 && 0 < m.containerID + m.size);
@@ -157,36 +108,13 @@ function mapText(map: IDMap[]): string {
 }
 
 /**
- * Makes the rootfs: /bin/busybox with its applets as relative symlinks, and
- * /proc, /tmp, /data, /etc. Nothing in it names a host path.
- */
-export function makeRootfs(rootfs: string, owner?: { uid: number; gid: number }): void {
-  Deno.chmodSync(rootfs, 0o755);
-  for (const dir of ["bin", "proc", "tmp", "data", "etc"]) Deno.mkdirSync(`${rootfs}/${dir}`);
-  Deno.chmodSync(`${rootfs}/tmp`, 0o1777);
-  Deno.copyFileSync(BUSYBOX, `${rootfs}/bin/busybox`);
-  Deno.chmodSync(`${rootfs}/bin/busybox`, 0o755);
-  for (const applet of listApplets()) {
-    if (applet !== "busybox") Deno.symlinkSync("busybox", `${rootfs}/bin/${applet}`);
-  }
-  Deno.writeTextFileSync(`${rootfs}/etc/passwd`, "root:x:0:0:root:/:/bin/sh\n");
-  Deno.writeTextFileSync(`${rootfs}/etc/group`, "root:x:0:\n");
-  if (!owner) return;
-  const paths = ["", "/bin", "/bin/busybox", "/proc", "/tmp", "/data", "/etc", "/etc/passwd"];
-  for (const path of [...paths, "/etc/group"]) {
-    Deno.chownSync(`${rootfs}${path}`, owner.uid, owner.gid);
-  }
-}
-
-/**
- * The container's init, run by `busybox sh -c` with `$R` (the rootfs),
- * `$PROC`, `$CHROOT` and `$HOSTPROC` set (a chroot-only init stops after
- * its mounts, and chroots). It reads its host pid while the host's /proc is still there,
- * makes the rootfs a mount of its own, mounts proc (before the old root goes:
- * a user namespace may mount proc only where one is fully visible), pivots,
- * detaches the old root, and re-executes itself with a clean environment so
- * that not even its command line names a host path. It reports "ready PID"
- * and lives until its stdin closes.
+ * The container's init (`busybox sh -c`; `$R` the rootfs, `$PROC`, `$CHROOT`,
+ * `$HOSTPROC`). It reads its host pid while the host's /proc is there, makes
+ * the rootfs a mount of its own, mounts proc (a user namespace may mount it
+ * only where one is fully visible), pivots (or only chroots), detaches the
+ * old root, and re-executes itself with a clean environment, so that not even
+ * its command line names a host path. It reports "ready PID" and lives until
+ * its stdin closes.
  */
 const INIT = `set -e
 read -r pid _ </proc/self/stat

@@ -87,6 +87,11 @@ export interface MountNamespaceSourceOptions {
 export interface MountNamespaceRequestOptions extends MountNamespaceSourceOptions {
   /** Create a missing mount point inside the root of an `InRoot` target. */
   create?: boolean;
+  /**
+   * The owner of what `create` makes. Default: the ids that are 0 in the
+   * user namespace that owns the joined mount namespace.
+   */
+  owner?: { uid: number; gid: number };
 }
 
 /**
