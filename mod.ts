@@ -85,6 +85,53 @@ export {
   openMountNamespace,
 } from "./lib/mount_namespace.ts";
 
+// Mount sources and other fds across processes: Unix sockets that carry fds.
+export {
+  type Chunk,
+  type PeerCredentials,
+  UnixConnection,
+  UnixListener,
+  type WaitOptions,
+} from "./lib/socket/unix.ts";
+export {
+  encodeMessage,
+  MessageReader,
+  receiveMountSources,
+  sendMessage,
+  sendMountSources,
+  type WireLimits,
+  type WireMessage,
+} from "./lib/socket/message.ts";
+
+// Varlink: a service and a client.
+export { VarlinkError } from "./lib/varlink/error.ts";
+export {
+  type VarlinkCall,
+  type VarlinkMethod,
+  type VarlinkReply,
+  VarlinkService,
+  type VarlinkServiceOptions,
+} from "./lib/varlink/service.ts";
+export {
+  type VarlinkCallOptions,
+  VarlinkClient,
+  type VarlinkResult,
+} from "./lib/varlink/client.ts";
+
+// The mount broker: id-mapped mounts of their own directories for unprivileged users.
+export {
+  addMountBroker,
+  type MountBrokerOptions,
+  type MountDirectoryMode,
+  MOUNTFD_INTERFACE,
+  SYSTEMD_INTERFACE,
+} from "./lib/broker/mount_directory.ts";
+export {
+  DEFAULT_BROKER_SOCKET,
+  type DirectoryMountOptions,
+  requestDirectoryMount,
+} from "./lib/broker/client.ts";
+
 // Errors.
 export { MountError, type MountErrorNames, type MountErrorOptions } from "./lib/errors.ts";
 
