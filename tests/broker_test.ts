@@ -1,0 +1,257 @@
+/**
+ * The mount broker (lib/broker/), as its users meet it: the service in a
+ * process of its own, as root in this suite's mount namespace; its clients
+ * as the unprivileged test user, in user namespaces of their own, with our
+ * client (`tests/_broker_client.ts`) and with one in Python from the standard
+ * library (`tests/_broker_client.py`).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MNT_DETACH } from "../ffi/constants.ts";
+import { mount, umount2 } from "../ffi/syscalls.ts";
+import {
+  asTestUser,
+  NO_BROKER_TESTS,
+  ownedDir,
+  probe,
+  type ProbeRequest,
+  ROOT,
+  runJson,
+  startBroker,
+  USER,
+} from "./_broker.ts";
+import { skipUnless } from "./_env.ts";
+import { leavesNothing } from "./_leaks.ts";
+
+const FOREIGN = 0x7FFE0000;
+const DENIED = "org.varlink.service.PermissionDenied";
+
+/** A tree of directories for the cases, and a user namespace of another user. */
+async function scenery(base: string): Promise<AsyncDisposable> {
+  const { uid, gid } = USER!;
+  Deno.chmodSync(base, 0o755);
+  ownedDir(join(base, "own"), uid, gid);
+  ownedDir(join(base, "locked"), uid, gid, 0o000);
+  ownedDir(join(base, "other"), 4242, 4242);
+  ownedDir(join(base, "rootparent/foreign"), FOREIGN, FOREIGN);
+  ownedDir(join(base, "ownparent"), uid, gid);
+  ownedDir(join(base, "ownparent/foreign"), FOREIGN, FOREIGN);
+  Deno.chownSync(join(base, "ownparent/foreign/file"), FOREIGN + 5, FOREIGN + 5);
+  Deno.mkdirSync(join(base, "mnt"));
+  Deno.writeTextFileSync(join(base, "otherns"), "");
+  // A user namespace of another user (4242), bind-mounted where the client can open it.
+  const other = new Deno.Command("setpriv", {
+    args: ["--reuid=4242", "--regid=4242", "--clear-groups", "unshare", "--user", "sleep", "60"],
+    stdin: "null",
+  }).spawn();
+  const own = Deno.readLinkSync("/proc/self/ns/user");
+  while (Deno.readLinkSync(`/proc/${other.pid}/ns/user`) === own) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  mount(`/proc/${other.pid}/ns/user`, join(base, "otherns"), "", 0x1000, "");
+  return {
+    async [Symbol.asyncDispose](): Promise<void> {
+      umount2(join(base, "otherns"), MNT_DETACH);
+      other.kill("SIGKILL");
+      await other.status;
+      Deno.chmodSync(join(base, "locked"), 0o755);
+      Deno.removeSync(base, { recursive: true });
+    },
+  };
+}
+
+Deno.test(
+  skipUnless(
+    "the broker gives the test user its own directories, id-mapped, and no more",
+    NO_BROKER_TESTS,
+  ),
+  async (t) =>
+    await leavesNothing(async () => {
+      const base = Deno.makeTempDirSync({ prefix: "mountfd-broker-" });
+      await using _scenery = await scenery(base);
+      await using broker = await startBroker(base);
+      const { uid } = USER!;
+      const socket = broker.socket;
+      const ask = (request: Omit<ProbeRequest, "socket">): ProbeRequest => ({ socket, ...request });
+      const mnt = join(base, "mnt");
+
+      await t.step(
+        "its directory shows as 0:0 inside unshare --map-auto --map-root-user",
+        async () => {
+          const got = await probe("map-auto", ask({ dir: join(base, "own"), attach: mnt }));
+          assert.deepEqual(got.files, { ".": "0:0", file: "0:0" }, JSON.stringify(got));
+          assert.match(got.options!, /(^|,)nosuid(,|$)/);
+          assert.match(got.options!, /(^|,)nodev(,|$)/);
+          assert.equal(got.write, "ok");
+        },
+      );
+
+      await t.step("as 994:994 with dev.mountfd.MountFileSystem", async () => {
+        const got = await probe(
+          "map-auto",
+          ask({ dir: join(base, "own"), attach: mnt, as: { uid: 994, gid: 994 } }),
+        );
+        assert.deepEqual(got.files, { ".": "994:994", file: "994:994" }, JSON.stringify(got));
+      });
+
+      await t.step("as 0:0 and as 994:994 inside a namespace of 0:SUBUID:65536 alone", async () => {
+        const root = await probe("subordinate", ask({ dir: join(base, "own"), attach: mnt }));
+        assert.deepEqual(root.files, { ".": "0:0", file: "0:0" }, JSON.stringify(root));
+        const as = await probe(
+          "subordinate",
+          ask({ dir: join(base, "own"), attach: mnt, as: { uid: 994, gid: 994 } }),
+        );
+        assert.deepEqual(as.files, { ".": "994:994", file: "994:994" }, JSON.stringify(as));
+      });
+
+      await t.step("read-only stays read-only", async () => {
+        const got = await probe(
+          "map-auto",
+          ask({ dir: join(base, "own"), attach: mnt, readOnly: true }),
+        );
+        assert.match(got.options!, /^ro(,|$)/);
+        assert.equal(got.write, "EROFS");
+      });
+
+      await t.step(
+        "foreign-owned under its own parent: on-disk 0x7FFE0000+n shows as n",
+        async () => {
+          const got = await probe(
+            "map-auto",
+            ask({ dir: join(base, "ownparent/foreign"), attach: mnt, mode: "foreign" }),
+          );
+          assert.deepEqual(got.files, { ".": "0:0", file: "5:5" }, JSON.stringify(got));
+          const auto = await probe(
+            "map-auto",
+            ask({ dir: join(base, "ownparent/foreign"), attach: mnt }),
+          );
+          assert.deepEqual(auto.files, { ".": "0:0", file: "5:5" }, "auto picks foreign");
+        },
+      );
+
+      await t.step("an O_PATH fd of its own directory that it can't read is accepted", async () => {
+        const got = await probe("map-auto", ask({ dir: join(base, "locked"), opath: true }));
+        assert.equal(got.ok, true, JSON.stringify(got));
+      });
+
+      const refusals: [string, "plain" | "map-auto", Omit<ProbeRequest, "socket">][] = [
+        ["another user's directory", "map-auto", { dir: join(base, "other") }],
+        ["/etc", "map-auto", { dir: "/etc" }],
+        ["an O_PATH fd of another user's directory", "map-auto", {
+          dir: join(base, "other"),
+          opath: true,
+        }],
+        [
+          "a foreign-owned tree under someone else's parent",
+          "map-auto",
+          { dir: join(base, "rootparent/foreign"), mode: "foreign" },
+        ],
+        ["the initial user namespace", "plain", { dir: join(base, "own") }],
+        ["no user namespace", "plain", { dir: join(base, "own"), userns: null }],
+        ["another user's namespace", "plain", {
+          dir: join(base, "own"),
+          userns: join(base, "otherns"),
+        }],
+        [
+          "a mapping outside the namespace",
+          "map-auto",
+          { dir: join(base, "own"), as: { uid: 70000, gid: 0 } },
+        ],
+      ];
+      for (const [what, wrapper, request] of refusals) {
+        await t.step(`refused with PermissionDenied: ${what}`, async () => {
+          const got = await probe(wrapper, ask(request));
+          assert.equal(got.error, DENIED, JSON.stringify(got));
+        });
+      }
+
+      await t.step("the log has a line per request: peer, directory, mode, result", () => {
+        const lines = broker.log().split("\n").filter((l) => l.includes("MountDirectory"));
+        assert.ok(lines.length >= 16, broker.log());
+        assert.ok(
+          lines.some((l) =>
+            l.includes(`peer uid=${uid} pid=`) && l.includes(`dir=${join(base, "own")}`) &&
+            l.includes("mode=root") && l.endsWith(" ok")
+          ),
+          broker.log(),
+        );
+        assert.ok(
+          lines.some((l) => l.includes("dir=/etc") && l.includes(`${DENIED}: the directory`)),
+        );
+      });
+
+      await t.step("a client in Python gets the same answers", async () => {
+        const python = (wrapper: "plain" | "map-auto", request: Record<string, unknown>) =>
+          runJson(asTestUser(wrapper, [
+            "python3",
+            join(ROOT, "tests/_broker_client.py"),
+            JSON.stringify({ socket, ...request }),
+          ]));
+        const method = "io.systemd.MountFileSystem.MountDirectory";
+        const mine = await python("map-auto", {
+          method,
+          parameters: { directoryFileDescriptor: 0, userNamespaceFileDescriptor: 1, mode: "root" },
+          fds: [join(base, "own"), "/proc/self/ns/user"],
+        }) as unknown as { parameters: { mountFileDescriptor: number }; owners: string[] };
+        assert.equal(mine.parameters.mountFileDescriptor, 0, JSON.stringify(mine));
+        assert.deepEqual(mine.owners, ["0:0"]);
+        const ours = await python("map-auto", {
+          method: "dev.mountfd.MountFileSystem.MountDirectory",
+          parameters: {
+            directoryFileDescriptor: 0,
+            userNamespaceFileDescriptor: 1,
+            uid: 994,
+            gid: 994,
+          },
+          fds: [join(base, "own"), "/proc/self/ns/user"],
+        }) as unknown as { owners: string[] };
+        assert.deepEqual(ours.owners, ["994:994"]);
+        const etc = await python("map-auto", {
+          method,
+          parameters: { directoryFileDescriptor: 0, userNamespaceFileDescriptor: 1 },
+          fds: ["/etc", "/proc/self/ns/user"],
+        });
+        assert.equal(etc.error, DENIED);
+        const initial = await python("plain", {
+          method,
+          parameters: { directoryFileDescriptor: 0, userNamespaceFileDescriptor: 1 },
+          fds: [join(base, "own"), "/proc/self/ns/user"],
+        });
+        assert.equal(initial.error, DENIED);
+        const bad = await python("plain", {
+          method,
+          parameters: { directoryFileDescriptor: 3 },
+          fds: [join(base, "own")],
+        });
+        assert.equal(bad.error, "org.varlink.service.InvalidParameter");
+        assert.deepEqual(bad.parameters, { parameter: "directoryFileDescriptor" });
+        const unknown = await python("plain", { method: "io.systemd.MountFileSystem.Nope" });
+        assert.equal(unknown.error, "org.varlink.service.MethodNotFound");
+        const info = await python("plain", {
+          method: "org.varlink.service.GetInfo",
+        }) as unknown as {
+          parameters: { interfaces: string[] };
+        };
+        assert.ok(info.parameters.interfaces.includes("io.systemd.MountFileSystem"));
+        assert.ok(info.parameters.interfaces.includes("dev.mountfd.MountFileSystem"));
+      });
+
+      await t.step("a file, not a directory: io.systemd.System with ENOTDIR", async () => {
+        const got = await runJson(asTestUser("map-auto", [
+          "python3",
+          join(ROOT, "tests/_broker_client.py"),
+          JSON.stringify({
+            socket,
+            method: "io.systemd.MountFileSystem.MountDirectory",
+            parameters: { directoryFileDescriptor: 1, userNamespaceFileDescriptor: 0 },
+            fds: ["/proc/self/ns/user", join(base, "own/file")],
+          }),
+        ]));
+        assert.equal(got.error, "io.systemd.System");
+        assert.deepEqual(got.parameters, { errno: 20, errnoName: "ENOTDIR" });
+      });
+    })(),
+);
