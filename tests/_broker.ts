@@ -8,7 +8,12 @@
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { socketSymbols } from "../ffi/libc.ts";
 import { MODE } from "./_env.ts";
+
+// The socket calls are bound on first use: here, at load, not inside a test
+// (Deno's sanitizer sees a library opened in a test as a leak).
+if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") socketSymbols("tests");
 
 /** The repository's root. */
 export const ROOT: string = dirname(dirname(fileURLToPath(import.meta.url)));

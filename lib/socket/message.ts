@@ -50,7 +50,12 @@ export class MessageReader {
   readonly #buffer: Uint8Array;
   #pending: Uint8Array[] = [];
   #size = 0;
-  #fds: OwnedFd[] = [];
+  /** Fds by the number of the message they came with. */
+  #fds = new Map<number, OwnedFd[]>();
+  /** NULs received so far: the number of the message the next byte is in. */
+  #nuls = 0;
+  /** Messages taken so far. */
+  #taken = 0;
 
   /**
    * A reader of one connection.
@@ -84,14 +89,12 @@ export class MessageReader {
           buffer: this.#buffer,
           maxFds: this.#limits.maxFds,
         });
-        this.#fds.push(...fds);
-        if (this.#fds.length > this.#limits.maxFds) {
-          throw new RangeError(`Too many fds in one message: more than ${this.#limits.maxFds}`);
-        }
+        if (fds.length > 0) this.#attach(data, fds);
         if (data.length === 0) {
-          if (this.#size === 0 && this.#fds.length === 0) return undefined;
+          if (this.#size === 0 && this.#fds.size === 0) return undefined;
           throw new SyntaxError("The stream ended inside a message");
         }
+        for (const byte of data) if (byte === 0) this.#nuls++;
         this.#pending.push(data.slice());
         this.#size += data.length;
       }
@@ -101,12 +104,31 @@ export class MessageReader {
     }
   }
 
-  /** Closes the fds of a message not yet read. */
+  /** Closes the fds of the messages not yet read. */
   close(): void {
-    for (const fd of this.#fds) fd.close();
-    this.#fds = [];
+    for (const fds of this.#fds.values()) for (const fd of fds) fd.close();
+    this.#fds.clear();
     this.#pending = [];
     this.#size = 0;
+  }
+
+  /**
+   * Gives a chunk's fds to their message. A read ends with the sendmsg that
+   * carried them, whose first byte starts a message: the last message that
+   * starts in the chunk, or, if none does, the one it continues.
+   */
+  #attach(data: Uint8Array, fds: OwnedFd[]): void {
+    let owner = this.#nuls;
+    const atStart = this.#size === 0 || this.#pending.at(-1)!.at(-1) === 0;
+    let starts = atStart ? 1 : 0;
+    for (let i = 0; i < data.length - 1; i++) if (data[i] === 0) starts++;
+    if (starts > 0) owner += starts - (atStart ? 1 : 0);
+    const held = this.#fds.get(owner) ?? [];
+    held.push(...fds);
+    this.#fds.set(owner, held);
+    if (held.length > this.#limits.maxFds) {
+      throw new RangeError(`Too many fds in one message: more than ${this.#limits.maxFds}`);
+    }
   }
 
   #take(): WireMessage | undefined {
@@ -124,8 +146,8 @@ export class MessageReader {
       const rest = joined.subarray(end + 1);
       this.#pending = rest.length > 0 ? [rest] : [];
       this.#size = rest.length;
-      const fds = this.#fds;
-      this.#fds = [];
+      const fds = this.#fds.get(this.#taken) ?? [];
+      this.#fds.delete(this.#taken++);
       let value: unknown;
       try {
         value = JSON.parse(text);
