@@ -2,8 +2,10 @@
  * `deno task test`: runs the suite in both privilege modes, and sets up what
  * the rootless one needs.
  *
- * - As root: the root suite, as root in a private mount namespace
- *   (`unshare --mount`), on the real filesystem. Then the rootless suite, as
+ * - As root: the test user first (below), then the root suite, as root in a
+ *   private mount namespace (`unshare --mount`), on the real filesystem, told
+ *   the test user's name (`MOUNTFD_TEST_USER`: the mount broker's tests run
+ *   their clients as that user). Then the rootless suite, as
  *   an unprivileged user with a subordinate id range, under
  *   `unshare --user --map-auto --map-root-user --mount`, on a tmpfs. The user
  *   is `$MOUNTFD_TEST_USER`, or `mfdtest`: it is created (`useradd`), and
@@ -301,6 +303,10 @@ async function asRoot(): Promise<Outcome[]> {
     Deno.removeSync(scratch, { recursive: true });
   }
   const outcomes: Outcome[] = [];
+  // The test user is set up first: the root suite's broker tests run their
+  // clients as that user (tests/_broker.ts), named in MOUNTFD_TEST_USER.
+  const user = Deno.env.get("MOUNTFD_TEST_USER") ?? "mfdtest";
+  const ids = await testUser(user);
   if (MODE !== "rootless") {
     outcomes.push(
       await runSuite("root suite", "init user namespace, real filesystem", "unshare", [
@@ -310,7 +316,7 @@ async function asRoot(): Promise<Outcome[]> {
         "--",
         Deno.execPath(),
         ...denoTest,
-      ]),
+      ], { env: typeof ids === "string" ? {} : { MOUNTFD_TEST_USER: user } }),
     );
   }
   if (MODE === "root") return outcomes;
@@ -318,8 +324,6 @@ async function asRoot(): Promise<Outcome[]> {
   if (!onPath("newuidmap") || !onPath("newgidmap")) {
     return [...outcomes, skipped(label, NO_NEWUIDMAP, "no newuidmap: apt-get install uidmap")];
   }
-  const user = Deno.env.get("MOUNTFD_TEST_USER") ?? "mfdtest";
-  const ids = await testUser(user);
   if (typeof ids === "string") return [...outcomes, skipped(label, ids, `no test user ${user}`)];
   const { dir, deno } = stage(ids.uid, ids.gid);
   const env = { DENO_DIR: join(dir, "cache"), HOME: dir };
