@@ -36,7 +36,7 @@ const request = { socket: broker.socket, userns, mode: "root" as const };
 Deno.bench({
   name: "broker: connect, MountDirectory, receive, attach",
   group: "MountDirectory round trip",
-  async fn(b) {
+  async fn(b): Promise<void> {
     b.start();
     using source = await requestDirectoryMount(src, request);
     attachMountSource(source, dst);
@@ -49,7 +49,7 @@ Deno.bench({
   name: "in-process: mountFd (id-mapped, cached user namespace), attach",
   group: "MountDirectory round trip",
   baseline: true,
-  async fn(b) {
+  async fn(b): Promise<void> {
     b.start();
     using source = await mountFd({
       source: src,
@@ -66,7 +66,7 @@ Deno.bench({
 Deno.bench({
   name: "broker: 8 clients at once, one MountDirectory each (8 requests an iteration)",
   group: "throughput",
-  async fn() {
+  async fn(): Promise<void> {
     const sources = await Promise.all(
       Array.from({ length: 8 }, () => requestDirectoryMount(src, request)),
     );
