@@ -8,25 +8,35 @@
  *     deno task mount-dir [--socket S] [--ro] [--as UID:GID] SRC DST
  *
  * The caller's files in SRC show as 0:0 in its user namespace, or as
- * UID:GID with `--as`. Exit status: 0 when mounted, 1 when refused or
+ * UID:GID with `--as`. With `--pid PID`, DST is a path inside the root of
+ * process PID, such as a container's init, attached through its mount
+ * namespace (`openMountNamespace`): run it in the container's user namespace
+ * then (`podman unshare`). Exit status: 0 when mounted, 1 when refused or
  * failed, 2 for bad usage.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { attachMountSource, DEFAULT_BROKER_SOCKET, requestDirectoryMount } from "../mod.ts";
+import {
+  attachMountSource,
+  DEFAULT_BROKER_SOCKET,
+  openMountNamespace,
+  requestDirectoryMount,
+} from "../mod.ts";
 
-const USAGE = `Usage: mount-dir [--socket S] [--ro] [--as UID:GID] [--mode MODE] SRC DST
+const USAGE = `Usage: mount-dir [--socket S] [--ro] [--as UID:GID] [--mode MODE] [--pid PID] SRC DST
 
 Ask the mount broker for an id-mapped mount of SRC, a directory of yours, and
-attach it at DST, in this user and mount namespace.
+attach it at DST, in this user and mount namespace; or, with --pid, at DST
+inside the root of process PID (a running container), created if missing.
 
 Options:
   --socket S      the broker's socket (default ${DEFAULT_BROKER_SOCKET})
   --ro            read-only
   --as UID:GID    your files show as UID:GID here (default 0:0)
   --mode MODE     auto, root, foreign or identity (default auto)
+  --pid PID       attach in the mount namespace of PID, DST inside its root
 `;
 
 async function main(): Promise<number> {
@@ -40,6 +50,7 @@ async function main(): Promise<number> {
         ro: { type: "boolean" },
         as: { type: "string" },
         mode: { type: "string" },
+        pid: { type: "string" },
         help: { type: "boolean" },
       },
     });
@@ -56,7 +67,8 @@ async function main(): Promise<number> {
   const mode = values.mode ?? "auto";
   if (
     positionals.length !== 2 || (values.as !== undefined && !ids) ||
-    !["auto", "root", "foreign", "identity"].includes(mode)
+    !["auto", "root", "foreign", "identity"].includes(mode) ||
+    (values.pid !== undefined && !/^\d+$/.test(values.pid))
   ) {
     console.error(USAGE);
     return 2;
@@ -69,7 +81,12 @@ async function main(): Promise<number> {
       mode: mode as "auto",
       as: ids ? { uid: Number(ids[1]), gid: Number(ids[2]) } : undefined,
     });
-    attachMountSource(source, dst);
+    if (values.pid === undefined) {
+      attachMountSource(source, dst);
+    } else {
+      await using ns = await openMountNamespace(`/proc/${values.pid}/ns/mnt`);
+      await ns.attach(source, { root: "/", path: dst }, { create: true });
+    }
   } catch (error) {
     console.error(`mount-dir: ${(error as Error).message}`);
     return 1;
