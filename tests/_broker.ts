@@ -9,7 +9,9 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { socketSymbols } from "../ffi/libc.ts";
-import { MODE } from "./_env.ts";
+import { MNT_DETACH } from "../ffi/constants.ts";
+import { mount, umount2 } from "../ffi/syscalls.ts";
+import { CANNOT_MOUNT, MAPPED_IDS, MODE, NO_ID_RANGE } from "./_env.ts";
 
 // The socket calls are bound on first use: here, at load, not inside a test
 // (Deno's sanitizer sees a library opened in a test as a leak).
@@ -18,10 +20,11 @@ if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") socketSymbo
 /** The repository's root. */
 export const ROOT: string = dirname(dirname(fileURLToPath(import.meta.url)));
 
-/** The test user: `$MOUNTFD_TEST_USER` (set by `deno task test`), else `mfdtest`. */
+/** The test user, as root: `$MOUNTFD_TEST_USER` (set by `deno task test`), else `mfdtest`. */
 export const TEST_USER: string = Deno.env.get("MOUNTFD_TEST_USER") ?? "mfdtest";
 
 function idOf(flag: string): number | undefined {
+  if (MODE !== "root") return undefined;
   const { success, stdout } = new Deno.Command("id", {
     args: [flag, TEST_USER],
     stdout: "piped",
@@ -30,16 +33,20 @@ function idOf(flag: string): number | undefined {
   return success ? Number(new TextDecoder().decode(stdout).trim()) : undefined;
 }
 
-/** The test user's uid and gid, if there is such a user. */
+/**
+ * The client's uid and gid: the test user's as root; rootless, an id of this
+ * user namespace's range (1000), as root of it is the broker.
+ */
 export const USER: { uid: number; gid: number } | undefined = (() => {
-  if (MODE !== "root") return undefined;
+  if (MODE !== "root") return MAPPED_IDS >= 65536 ? { uid: 1000, gid: 1000 } : undefined;
   const uid = idOf("-u");
   const gid = idOf("-g");
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
 })();
 
-/** The test user's subordinate uid range start, from /etc/subuid. */
+/** The test user's subordinate uid range start, from /etc/subuid (as root). */
 export const SUBUID: number | undefined = (() => {
+  if (MODE !== "root") return undefined;
   try {
     const line = Deno.readTextFileSync("/etc/subuid").split("\n")
       .find((l) => l.startsWith(`${TEST_USER}:`) || l.startsWith(`${USER?.uid}:`));
@@ -50,14 +57,44 @@ export const SUBUID: number | undefined = (() => {
 })();
 
 /** Why the broker's process tests can't run here, or `undefined` if they can. */
-export const NO_BROKER_TESTS: string | undefined = MODE !== "root"
-  ? "the broker's clients are other users with subordinate ranges (newuidmap), " +
-    "which a rootless user namespace of one user can't give them"
-  : USER === undefined
-  ? `no test user ${TEST_USER} (deno task test makes it)`
-  : SUBUID === undefined
-  ? `${TEST_USER} has no subordinate range in /etc/subuid`
-  : undefined;
+export const NO_BROKER_TESTS: string | undefined = CANNOT_MOUNT ??
+  (MODE !== "root"
+    ? (USER === undefined ? NO_ID_RANGE : undefined)
+    : USER === undefined
+    ? `no test user ${TEST_USER} (deno task test makes it)`
+    : SUBUID === undefined
+    ? `${TEST_USER} has no subordinate range in /etc/subuid`
+    : undefined);
+
+/**
+ * Why a client can't have a user namespace of a subordinate range alone, or
+ * the foreign range, here: rootless, newuidmap knows no range of an id
+ * inside, and the foreign ids are beyond what this namespace maps.
+ */
+export const NO_RANGES: string | undefined = MODE === "root"
+  ? undefined
+  : "rootless, a client's user namespace maps its own id alone (no newuidmap range inside), " +
+    "and ids of the foreign range are not mapped here";
+
+/**
+ * A scratch directory for the broker's tests: on disk as root, on a tmpfs
+ * this user namespace owns when rootless (only that can be id-mapped).
+ *
+ * @returns The directory, and what removes it.
+ */
+export function scratch(): { dir: string; close(): void } {
+  const dir = Deno.makeTempDirSync({ prefix: "mountfd-broker-" });
+  Deno.chmodSync(dir, 0o755);
+  if (MODE === "root") return { dir, close: () => Deno.removeSync(dir, { recursive: true }) };
+  mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=16m");
+  return {
+    dir,
+    close(): void {
+      umount2(dir, MNT_DETACH);
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
 
 /** A running broker. */
 export interface Broker extends AsyncDisposable {
@@ -194,10 +231,14 @@ export function asTestUser(wrapper: Wrapper, cmd: string[]): string[] {
     `HOME=${denoDir()}`,
   ];
   const range = `${SUBUID},0,65536`;
-  const unshare = wrapper === "plain"
-    ? []
-    : wrapper === "map-auto"
-    ? ["unshare", "--user", "--map-auto", "--map-root-user", "--mount"]
+  const unshare = wrapper === "plain" ? [] : wrapper === "map-auto"
+    ? [
+      "unshare",
+      "--user",
+      ...(MODE === "root" ? ["--map-auto"] : []),
+      "--map-root-user",
+      "--mount",
+    ]
     : ["unshare", `--map-users=${range}`, `--map-groups=${range}`, "--mount", "--keep-caps"];
   return [...setpriv, ...(unshare.length > 0 ? [...unshare, "--"] : []), ...cmd];
 }

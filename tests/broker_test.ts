@@ -15,31 +15,36 @@ import { mount, umount2 } from "../ffi/syscalls.ts";
 import {
   asTestUser,
   NO_BROKER_TESTS,
+  NO_RANGES,
   ownedDir,
   probe,
   type ProbeRequest,
   ROOT,
   runJson,
+  scratch,
   startBroker,
   USER,
 } from "./_broker.ts";
-import { skipUnless } from "./_env.ts";
+import { MODE, skipUnless } from "./_env.ts";
 import { leavesNothing } from "./_leaks.ts";
 
 const FOREIGN = 0x7FFE0000;
 const DENIED = "org.varlink.service.PermissionDenied";
 
 /** A tree of directories for the cases, and a user namespace of another user. */
-async function scenery(base: string): Promise<AsyncDisposable> {
+async function scenery(): Promise<AsyncDisposable & { base: string }> {
   const { uid, gid } = USER!;
-  Deno.chmodSync(base, 0o755);
+  const place = scratch();
+  const base = place.dir;
   ownedDir(join(base, "own"), uid, gid);
   ownedDir(join(base, "locked"), uid, gid, 0o000);
   ownedDir(join(base, "other"), 4242, 4242);
-  ownedDir(join(base, "rootparent/foreign"), FOREIGN, FOREIGN);
-  ownedDir(join(base, "ownparent"), uid, gid);
-  ownedDir(join(base, "ownparent/foreign"), FOREIGN, FOREIGN);
-  Deno.chownSync(join(base, "ownparent/foreign/file"), FOREIGN + 5, FOREIGN + 5);
+  if (NO_RANGES === undefined) {
+    ownedDir(join(base, "rootparent/foreign"), FOREIGN, FOREIGN);
+    ownedDir(join(base, "ownparent"), uid, gid);
+    ownedDir(join(base, "ownparent/foreign"), FOREIGN, FOREIGN);
+    Deno.chownSync(join(base, "ownparent/foreign/file"), FOREIGN + 5, FOREIGN + 5);
+  }
   Deno.mkdirSync(join(base, "mnt"));
   Deno.writeTextFileSync(join(base, "otherns"), "");
   // A user namespace of another user (4242), bind-mounted where the client can open it.
@@ -53,12 +58,13 @@ async function scenery(base: string): Promise<AsyncDisposable> {
   }
   mount(`/proc/${other.pid}/ns/user`, join(base, "otherns"), "", 0x1000, "");
   return {
+    base,
     async [Symbol.asyncDispose](): Promise<void> {
       umount2(join(base, "otherns"), MNT_DETACH);
       other.kill("SIGKILL");
       await other.status;
       Deno.chmodSync(join(base, "locked"), 0o755);
-      Deno.removeSync(base, { recursive: true });
+      place.close();
     },
   };
 }
@@ -70,8 +76,8 @@ Deno.test(
   ),
   async (t) =>
     await leavesNothing(async () => {
-      const base = Deno.makeTempDirSync({ prefix: "mountfd-broker-" });
-      await using _scenery = await scenery(base);
+      await using place = await scenery();
+      const base = place.base;
       await using broker = await startBroker(base);
       const { uid } = USER!;
       const socket = broker.socket;
@@ -79,7 +85,9 @@ Deno.test(
       const mnt = join(base, "mnt");
 
       await t.step(
-        "its directory shows as 0:0 inside unshare --map-auto --map-root-user",
+        `its directory shows as 0:0 inside unshare --user${
+          MODE === "root" ? " --map-auto" : ""
+        } --map-root-user`,
         async () => {
           const got = await probe("map-auto", ask({ dir: join(base, "own"), attach: mnt }));
           assert.deepEqual(got.files, { ".": "0:0", file: "0:0" }, JSON.stringify(got));
@@ -89,22 +97,35 @@ Deno.test(
         },
       );
 
-      await t.step("as 994:994 with dev.mountfd.MountFileSystem", async () => {
-        const got = await probe(
-          "map-auto",
-          ask({ dir: join(base, "own"), attach: mnt, as: { uid: 994, gid: 994 } }),
-        );
-        assert.deepEqual(got.files, { ".": "994:994", file: "994:994" }, JSON.stringify(got));
-      });
+      await t.step(
+        "as 994:994 with dev.mountfd.MountFileSystem (denied where 994 is unmapped)",
+        async () => {
+          const got = await probe(
+            "map-auto",
+            ask({ dir: join(base, "own"), attach: mnt, as: { uid: 994, gid: 994 } }),
+          );
+          if (MODE === "root") {
+            assert.deepEqual(got.files, { ".": "994:994", file: "994:994" }, JSON.stringify(got));
+          } else {
+            assert.equal(got.error, DENIED, "a namespace of --map-root-user alone maps 0 alone");
+          }
+        },
+      );
 
-      await t.step("as 0:0 and as 994:994 inside a namespace of 0:SUBUID:65536 alone", async () => {
-        const root = await probe("subordinate", ask({ dir: join(base, "own"), attach: mnt }));
-        assert.deepEqual(root.files, { ".": "0:0", file: "0:0" }, JSON.stringify(root));
-        const as = await probe(
-          "subordinate",
-          ask({ dir: join(base, "own"), attach: mnt, as: { uid: 994, gid: 994 } }),
-        );
-        assert.deepEqual(as.files, { ".": "994:994", file: "994:994" }, JSON.stringify(as));
+      await t.step({
+        ...skipUnless(
+          "as 0:0 and as 994:994 inside a namespace of 0:SUBUID:65536 alone",
+          NO_RANGES,
+        ),
+        fn: async () => {
+          const root = await probe("subordinate", ask({ dir: join(base, "own"), attach: mnt }));
+          assert.deepEqual(root.files, { ".": "0:0", file: "0:0" }, JSON.stringify(root));
+          const as = await probe(
+            "subordinate",
+            ask({ dir: join(base, "own"), attach: mnt, as: { uid: 994, gid: 994 } }),
+          );
+          assert.deepEqual(as.files, { ".": "994:994", file: "994:994" }, JSON.stringify(as));
+        },
       });
 
       await t.step("read-only stays read-only", async () => {
@@ -116,9 +137,12 @@ Deno.test(
         assert.equal(got.write, "EROFS");
       });
 
-      await t.step(
-        "foreign-owned under its own parent: on-disk 0x7FFE0000+n shows as n",
-        async () => {
+      await t.step({
+        ...skipUnless(
+          "foreign-owned under its own parent: on-disk 0x7FFE0000+n shows as n",
+          NO_RANGES,
+        ),
+        fn: async () => {
           const got = await probe(
             "map-auto",
             ask({ dir: join(base, "ownparent/foreign"), attach: mnt, mode: "foreign" }),
@@ -130,7 +154,7 @@ Deno.test(
           );
           assert.deepEqual(auto.files, { ".": "0:0", file: "5:5" }, "auto picks foreign");
         },
-      );
+      });
 
       await t.step("an O_PATH fd of its own directory that it can't read is accepted", async () => {
         const got = await probe("map-auto", ask({ dir: join(base, "locked"), opath: true }));
@@ -144,11 +168,11 @@ Deno.test(
           dir: join(base, "other"),
           opath: true,
         }],
-        [
+        ...(NO_RANGES !== undefined ? [] : [[
           "a foreign-owned tree under someone else's parent",
           "map-auto",
           { dir: join(base, "rootparent/foreign"), mode: "foreign" },
-        ],
+        ] as [string, "map-auto", Omit<ProbeRequest, "socket">]]),
         ["the initial user namespace", "plain", { dir: join(base, "own") }],
         ["no user namespace", "plain", { dir: join(base, "own"), userns: null }],
         ["another user's namespace", "plain", {
@@ -170,7 +194,7 @@ Deno.test(
 
       await t.step("the log has a line per request: peer, directory, mode, result", () => {
         const lines = broker.log().split("\n").filter((l) => l.includes("MountDirectory"));
-        assert.ok(lines.length >= 16, broker.log());
+        assert.ok(lines.length >= 10, broker.log());
         assert.ok(
           lines.some((l) =>
             l.includes(`peer uid=${uid} pid=`) && l.includes(`dir=${join(base, "own")}`) &&
@@ -198,17 +222,19 @@ Deno.test(
         }) as unknown as { parameters: { mountFileDescriptor: number }; owners: string[] };
         assert.equal(mine.parameters.mountFileDescriptor, 0, JSON.stringify(mine));
         assert.deepEqual(mine.owners, ["0:0"]);
-        const ours = await python("map-auto", {
-          method: "dev.mountfd.MountFileSystem.MountDirectory",
-          parameters: {
-            directoryFileDescriptor: 0,
-            userNamespaceFileDescriptor: 1,
-            uid: 994,
-            gid: 994,
-          },
-          fds: [join(base, "own"), "/proc/self/ns/user"],
-        }) as unknown as { owners: string[] };
-        assert.deepEqual(ours.owners, ["994:994"]);
+        if (MODE === "root") {
+          const ours = await python("map-auto", {
+            method: "dev.mountfd.MountFileSystem.MountDirectory",
+            parameters: {
+              directoryFileDescriptor: 0,
+              userNamespaceFileDescriptor: 1,
+              uid: 994,
+              gid: 994,
+            },
+            fds: [join(base, "own"), "/proc/self/ns/user"],
+          }) as unknown as { owners: string[] };
+          assert.deepEqual(ours.owners, ["994:994"]);
+        }
         const etc = await python("map-auto", {
           method,
           parameters: { directoryFileDescriptor: 0, userNamespaceFileDescriptor: 1 },
