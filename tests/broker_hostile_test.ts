@@ -1,8 +1,9 @@
 /**
  * The mount broker under hostile clients: silence, half messages, 200 fds,
- * 10 MB of JSON, wrong types, unknown methods, garbage, 100 at once. The good
- * client beside them is answered within a second, and the service's fds
- * return to where they were.
+ * 10 MB of JSON, wrong types, unknown methods, garbage, 100 at once, and a
+ * directory on a FUSE server that never answers. The good client beside them
+ * is answered within a second, and the service's fds return to where they
+ * were.
  *
  * @module
  */
@@ -14,11 +15,12 @@ import {
   requestDirectoryMount,
   UnixConnection,
   VarlinkClient,
+  type VarlinkError,
 } from "../mod.ts";
-import { O_DIRECTORY, O_RDONLY } from "../ffi/constants.ts";
-import { open } from "../ffi/syscalls.ts";
+import { MNT_DETACH, O_DIRECTORY, O_PATH, O_RDONLY, O_RDWR } from "../ffi/constants.ts";
+import { mount, open, umount2 } from "../ffi/syscalls.ts";
 import { type Broker, NO_BROKER_TESTS, startBroker } from "./_broker.ts";
-import { skipUnless } from "./_env.ts";
+import { MODE, skipUnless } from "./_env.ts";
 import { leavesNothing } from "./_leaks.ts";
 
 const encoder = new TextEncoder();
@@ -176,6 +178,55 @@ Deno.test(
       assert.equal(data.length, 0, "the broker hung up");
       assert.ok(performance.now() - start < 2000);
     } finally {
+      Deno.removeSync(base, { recursive: true });
+    }
+  }),
+);
+
+/** Why a FUSE mount that never answers can't be made here, or `undefined`. */
+const NO_FUSE: string | undefined = (() => {
+  try {
+    Deno.statSync("/dev/fuse");
+  } catch {
+    return "no /dev/fuse";
+  }
+  return MODE === "root" ? undefined : "/dev/fuse is root's alone";
+})();
+
+Deno.test(
+  skipUnless(
+    "a directory on a FUSE server that never answers stalls its own request alone",
+    NO_BROKER_TESTS,
+    NO_FUSE,
+  ),
+  leavesNothing(async () => {
+    const base = Deno.makeTempDirSync({ prefix: "mountfd-hostile-" });
+    const mountpoint = `${base}/fuse`;
+    Deno.mkdirSync(mountpoint);
+    // A FUSE mount whose server never reads /dev/fuse: every call on it waits.
+    const dev = new OwnedFd(open("/dev/fuse", O_RDWR));
+    let mounted = false;
+    try {
+      mount("hang", mountpoint, "fuse", 0, `fd=${dev.fd},rootmode=40000,user_id=0,group_id=0`);
+      mounted = true;
+      using dirFd = new OwnedFd(open(mountpoint, O_PATH)); // O_PATH asks the server nothing
+      await using broker = await startBroker(base);
+      const hung = requestDirectoryMount(dirFd, {
+        socket: broker.socket,
+        userns: null,
+        mode: "identity",
+      }).then((source) => {
+        source.close();
+        return "mounted";
+      }, (error) => (error as VarlinkError).parameters?.errnoName);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const times = await goodClient(broker, Deno.makeTempDirSync({ dir: base }));
+      for (const ms of times) assert.ok(ms < 1000, `the good client waited ${ms} ms`);
+      dev.close(); // the server goes away: the stalled statx fails, and its request
+      assert.equal(await hung, "ENOTCONN");
+    } finally {
+      dev.close();
+      if (mounted) umount2(mountpoint, MNT_DETACH);
       Deno.removeSync(base, { recursive: true });
     }
   }),

@@ -274,12 +274,20 @@ export async function receiveMountSources(
     if (!Array.isArray(mountSources) || mountSources.length !== got.fds.length) {
       throw new SyntaxError("Not a message of mount sources: one entry per fd is expected");
     }
-    const sources = mountSources.map((entry: SourceEntry, i) => {
+    for (const entry of mountSources as SourceEntry[]) {
       if (entry?.type !== "open_tree" && entry?.type !== "plain-open") {
         throw new SyntaxError(`Not a mount source type: ${JSON.stringify(entry?.type)}`);
       }
-      return new MountSource(entry.type, got.fds[i].dup().fd, entry.mount);
-    });
+    }
+    const sources: MountSource[] = [];
+    try {
+      for (const [i, entry] of (mountSources as SourceEntry[]).entries()) {
+        sources.push(new MountSource(entry.type, got.fds[i].dup().fd, entry.mount));
+      }
+    } catch (error) {
+      for (const source of sources) source.close();
+      throw error;
+    }
     return { sources, message };
   } finally {
     for (const fd of got.fds) fd.close();

@@ -214,7 +214,15 @@ export class VarlinkService {
     this.#stop.signal.addEventListener("abort", stop, { once: true });
     try {
       for (;;) {
-        const connection = await listener.accept();
+        let connection;
+        try {
+          connection = await listener.accept();
+        } catch (error) {
+          // EMFILE, ENOBUFS ...: this connection is lost, the service stays up.
+          this.#options.log(`accept failed: ${(error as Error).message}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          continue;
+        }
         if (connection === undefined) break;
         if (this.#connections.size >= this.#options.maxConnections) {
           this.#options.log(`refused a connection: ${this.#connections.size} open already`);
