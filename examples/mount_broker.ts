@@ -8,8 +8,11 @@
  *
  * The socket is `/run/mountfd/broker.sock` by default, mode 0666, as
  * systemd's; a stale socket there is replaced. Started by systemd socket
- * activation (`LISTEN_FDS=1`, `LISTEN_PID` this process), it serves fd 3
- * instead. One line per request on stderr. It stops on SIGINT or SIGTERM.
+ * activation (`LISTEN_FDS=1`, `LISTEN_PID` this process), it serves the
+ * listening socket it inherits, `--listen-fd N`: Deno's runtime takes fd 3
+ * for itself before this code runs, so systemd's fd 3 is moved first
+ * (`sh -c 'exec 9<&3 3<&-; exec deno run ... --listen-fd 9'`). One line per
+ * request on stderr. It stops on SIGINT or SIGTERM.
  *
  * @module
  */
@@ -23,15 +26,17 @@ import {
   type VarlinkServiceOptions,
 } from "../mod.ts";
 
-const USAGE = `Usage: mount-broker [--socket PATH]
+const USAGE = `Usage: mount-broker [--socket PATH | --listen-fd N]
 
 Serve id-mapped mounts of their own directories to unprivileged users, over
 Varlink (io.systemd.MountFileSystem.MountDirectory and
 dev.mountfd.MountFileSystem.MountDirectory).
 
 Options:
-  --socket PATH   listen there (default ${DEFAULT_BROKER_SOCKET}, mode 0666);
-                  with systemd socket activation, fd 3 is used instead
+  --socket PATH   listen there (default ${DEFAULT_BROKER_SOCKET}, mode 0666)
+  --listen-fd N   serve a listening socket inherited as fd N (socket activation;
+                  Deno takes fd 3 itself, so move systemd's: sh -c 'exec 9<&3 3<&-;
+                  exec deno run ... --listen-fd 9')
   --help          show this
 `;
 
@@ -41,12 +46,24 @@ function bound(name: string): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
-function listener(socket: string | undefined): UnixListener {
-  const fds = Number(Deno.env.get("LISTEN_FDS") ?? 0);
-  if (socket === undefined && fds >= 1 && Deno.env.get("LISTEN_PID") === String(Deno.pid)) {
+function listener(socket: string | undefined, listenFd: string | undefined): UnixListener {
+  const activated = Number(Deno.env.get("LISTEN_FDS") ?? 0) >= 1 &&
+    Deno.env.get("LISTEN_PID") === String(Deno.pid);
+  if (listenFd !== undefined || (socket === undefined && activated)) {
     Deno.env.delete("LISTEN_FDS");
     Deno.env.delete("LISTEN_PID");
-    return new UnixListener(3);
+    const fd = Number(listenFd ?? 3);
+    try {
+      return new UnixListener(fd);
+    } catch (error) {
+      throw new Error(
+        `Cannot serve fd ${listenFd ?? 3}: ${(error as Error).message}` +
+          (listenFd === undefined
+            ? " (Deno's runtime takes fd 3 before this code runs: move the socket with " +
+              "`sh -c 'exec 9<&3 3<&-; exec deno run ... --listen-fd 9'`)"
+            : ""),
+      );
+    }
   }
   const path = socket ?? DEFAULT_BROKER_SOCKET;
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
@@ -64,7 +81,11 @@ function listener(socket: string | undefined): UnixListener {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { socket: { type: "string" }, help: { type: "boolean" } },
+    options: {
+      socket: { type: "string" },
+      "listen-fd": { type: "string" },
+      help: { type: "boolean" },
+    },
   });
   if (values.help) {
     console.log(USAGE);
@@ -82,12 +103,13 @@ async function main(): Promise<number> {
     Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   );
   using _broker = addMountBroker(service);
-  const listening = listener(values.socket);
+  const listening = listener(values.socket, values["listen-fd"]);
   const stop = () => service.stop();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   console.error(
-    `mount-broker: listening on ${listening.path ?? "fd 3 (socket activation)"}, pid ${Deno.pid}`,
+    `mount-broker: listening on ${listening.path ?? `fd ${listening.fd} (socket activation)`}, ` +
+      `pid ${Deno.pid}`,
   );
   try {
     await service.serve(listening);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { errnoView, socketSymbols } from "./libc.ts";
+import { errnoView, libc, socketSymbols } from "./libc.ts";
 import { MountError } from "./mount_error.ts";
 import { close } from "./syscalls.ts";
 
@@ -135,6 +135,24 @@ export function acceptOne(fd: number): number {
   if (result >= 0) return result;
   const code = errnoView[0];
   return code === EAGAIN || code === EINTR ? -1 : fail("accept4", code);
+}
+
+/**
+ * Makes an inherited socket nonblocking (`O_NONBLOCK`) and close-on-exec
+ * (`FD_CLOEXEC`), as every socket of this module is: a socket-activated
+ * service's listener, for one, comes with neither.
+ *
+ * @param fd The fd.
+ * @throws {MountError} With op `"fcntl"`.
+ */
+export function adoptSocket(fd: number): void {
+  const c = libc("fcntl");
+  const flags = c.fcntl(fd, 3, 0); // F_GETFL
+  if (flags < 0) fail("fcntl", errnoView[0]);
+  if ((flags & SOCK_NONBLOCK) === 0 && c.fcntl(fd, 4, flags | SOCK_NONBLOCK) < 0) { // F_SETFL
+    fail("fcntl", errnoView[0]);
+  }
+  if (c.fcntl(fd, 2, 1) < 0) fail("fcntl", errnoView[0]); // F_SETFD, FD_CLOEXEC
 }
 
 /**

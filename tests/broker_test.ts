@@ -25,7 +25,8 @@ import {
   startBroker,
   USER,
 } from "./_broker.ts";
-import { MODE, skipUnless } from "./_env.ts";
+import { VarlinkClient } from "../mod.ts";
+import { CANNOT_MOUNT, MODE, skipUnless } from "./_env.ts";
 import { leavesNothing } from "./_leaks.ts";
 
 const FOREIGN = 0x7FFE0000;
@@ -280,4 +281,65 @@ Deno.test(
         assert.deepEqual(got.parameters, { errno: 20, errnoName: "ENOTDIR" });
       });
     })(),
+);
+
+Deno.test(
+  skipUnless(
+    "socket activation: the broker serves the listening socket it inherits",
+    CANNOT_MOUNT,
+  ),
+  leavesNothing(async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "mountfd-activation-" });
+    const socket = join(dir, "activated.sock");
+    // What systemd does: bind and listen, then exec the service with the socket
+    // (as fd 3, which the README's unit moves to 9 before Deno starts).
+    const activate = `
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(16)
+os.dup2(s.fileno(), 9)  # systemd's fd 3, moved as the README says: Deno takes fd 3
+env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execve(sys.argv[2], sys.argv[2:], env)
+`;
+    const child = new Deno.Command("python3", {
+      args: [
+        "-c",
+        activate,
+        socket,
+        Deno.execPath(),
+        "run",
+        "--no-check",
+        "--allow-ffi",
+        "--allow-run=unshare,nsenter",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        join(ROOT, "examples/mount_broker.ts"),
+        "--listen-fd",
+        "9",
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      let info;
+      for (let i = 0; i < 300 && info === undefined; i++) {
+        try {
+          using client = await VarlinkClient.connect(socket);
+          info = await client.call("org.varlink.service.GetInfo");
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      assert.ok(
+        (info?.parameters.interfaces as string[]).includes("io.systemd.MountFileSystem"),
+      );
+    } finally {
+      child.kill("SIGTERM");
+      const log = new TextDecoder().decode((await child.output()).stderr);
+      assert.match(log, /listening on fd 9 \(socket activation\)/);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  }),
 );

@@ -9,6 +9,7 @@
 
 import {
   acceptOne,
+  adoptSocket,
   bindAndListen,
   closeAll,
   connectTo,
@@ -24,6 +25,8 @@ import {
   unixSocketPair,
   waitFor,
 } from "../../ffi/socket.ts";
+import { S_IFMT, S_IFSOCK } from "../../ffi/constants.ts";
+import { statOwner } from "../../ffi/owner.ts";
 import { OwnedFd } from "../fd.ts";
 
 export type { PeerCredentials } from "../../ffi/socket.ts";
@@ -272,11 +275,22 @@ export class UnixListener {
    * Takes ownership of a listening socket fd.
    *
    * @param fd The socket (from {@linkcode UnixListener.listen}, or inherited:
-   * socket activation's fd 3).
+   * socket activation's, which is made nonblocking and close-on-exec).
+   * @throws {TypeError} When a number is not an open socket.
    * @param path The path it is bound to, if known.
    */
   constructor(fd: OwnedFd | number, path?: string) {
+    if (typeof fd === "number") {
+      let mode = 0;
+      try {
+        mode = statOwner(fd).mode;
+      } catch {
+        // not open
+      }
+      if ((mode & S_IFMT) !== S_IFSOCK) throw new TypeError(`Not a socket: fd ${fd}`);
+    }
     this.#fd = typeof fd === "number" ? new OwnedFd(fd) : fd;
+    adoptSocket(this.#fd.fd);
     this.path = path;
   }
 
