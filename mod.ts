@@ -10,6 +10,12 @@
  * namespace of another process, such as a running container's, is reached
  * with {@linkcode openMountNamespace}.
  *
+ * Mount sources and other fds go between processes over Unix sockets
+ * ({@linkcode UnixConnection}, {@linkcode sendMountSources}). The mount
+ * broker ({@linkcode addMountBroker}, {@linkcode requestDirectoryMount})
+ * gives unprivileged users id-mapped mounts of their own directories over
+ * Varlink, as systemd-mountfsd does.
+ *
  * A string target is a path of the caller's mount namespace, resolved as
  * mount(2) would, symlinks followed: inside a container's tree, give the
  * root and the path apart, as an `InRoot` (`{ root, path }`), which never

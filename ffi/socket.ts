@@ -280,7 +280,18 @@ export function receiveBytes(fd: number, buffer: Uint8Array, maxFds: number): Re
   return { length, fds, truncated };
 }
 
-/** The credentials of a socket's peer, as they were at connect(2). */
+/**
+ * The credentials of a socket's peer, as they were at connect(2).
+ *
+ * @example Who is on the other end
+ * ```ts
+ * import type { PeerCredentials, UnixConnection } from "../mod.ts";
+ *
+ * declare const connection: UnixConnection;
+ * const { pid, uid }: PeerCredentials = connection.peer();
+ * console.log(`pid ${pid}, uid ${uid}`);
+ * ```
+ */
 export interface PeerCredentials {
   /** The peer's pid, in this process's pid namespace (0 if it has none here). */
   pid: number;

@@ -16,7 +16,15 @@ import {
   SYSTEMD_INTERFACE,
 } from "./mount_directory.ts";
 
-/** Where the broker listens unless told otherwise. */
+/**
+ * Where the broker listens unless told otherwise.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_BROKER_SOCKET } from "../../mod.ts";
+ * console.log(DEFAULT_BROKER_SOCKET); // /run/mountfd/broker.sock
+ * ```
+ */
 export const DEFAULT_BROKER_SOCKET = "/run/mountfd/broker.sock";
 
 /**

@@ -14,7 +14,15 @@ import type { UnixConnection, WaitOptions } from "./unix.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** The bounds of what one peer may send. */
+/**
+ * The bounds of what one peer may send.
+ *
+ * @example
+ * ```ts
+ * import type { WireLimits } from "../../mod.ts";
+ * const limits: WireLimits = { maxMessageBytes: 65536, maxFds: 8 };
+ * ```
+ */
 export interface WireLimits {
   /** The largest message, NUL included, in bytes. */
   maxMessageBytes: number;
@@ -22,7 +30,18 @@ export interface WireLimits {
   maxFds: number;
 }
 
-/** A message as read: its JSON value and the fds that came with it. */
+/**
+ * A message as read: its JSON value and the fds that came with it.
+ *
+ * @example Take a message, and close its fds
+ * ```ts
+ * import type { MessageReader, WireMessage } from "../../mod.ts";
+ *
+ * declare const reader: MessageReader;
+ * const message: WireMessage | undefined = await reader.next();
+ * message?.fds.forEach((fd) => fd.close());
+ * ```
+ */
 export interface WireMessage {
   /** The parsed JSON. */
   value: unknown;
@@ -35,6 +54,12 @@ export interface WireMessage {
  *
  * @param value A JSON value.
  * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeMessage } from "../../mod.ts";
+ * encodeMessage({ method: "org.varlink.service.GetInfo" }); // ...GetInfo"}\0
+ * ```
  */
 export function encodeMessage(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value) + "\0");
@@ -43,6 +68,18 @@ export function encodeMessage(value: unknown): Uint8Array {
 /**
  * Reads NUL-ended JSON messages from a connection, with their fds, within
  * limits. On any error every fd it holds is closed.
+ *
+ * @example Read messages until the peer hangs up
+ * ```ts
+ * import { MessageReader, type UnixConnection } from "../../mod.ts";
+ *
+ * declare const connection: UnixConnection;
+ * const reader = new MessageReader(connection, { maxMessageBytes: 65536, maxFds: 8 });
+ * for (let m = await reader.next(); m !== undefined; m = await reader.next()) {
+ *   console.log(m.value);
+ *   m.fds.forEach((fd) => fd.close());
+ * }
+ * ```
  */
 export class MessageReader {
   readonly #connection: UnixConnection;

@@ -50,7 +50,18 @@ export interface WaitOptions {
   deadline?: number;
 }
 
-/** What one read of a connection gave. */
+/**
+ * What one read of a connection gave.
+ *
+ * @example Read what came, and close its fds
+ * ```ts
+ * import type { Chunk, UnixConnection } from "../../mod.ts";
+ *
+ * declare const connection: UnixConnection;
+ * const chunk: Chunk = await connection.receive();
+ * chunk.fds.forEach((fd) => fd.close());
+ * ```
+ */
 export interface Chunk {
   /** The bytes; empty at the end of the stream. */
   data: Uint8Array;
@@ -172,6 +183,9 @@ export class UnixConnection {
   ): Promise<void> {
     let numbers = fds.map((fd) => typeof fd === "number" ? fd : fd.fd);
     if (numbers.some((n) => n < 0)) throw new TypeError("Cannot send a closed fd");
+    if (numbers.length > 0 && data.length === 0) {
+      throw new TypeError("Cannot send fds without a byte: they travel with the first one");
+    }
     let at = 0;
     do {
       const sent = sendBytes(this.#live(), data.subarray(at), numbers);
