@@ -76,7 +76,7 @@ export class WorkerPool {
       if (this.#closed) slot.worker.terminate();
       else this.#idle.push(slot);
       if (!answer.ok) {
-        throw new MountError(request.op === "clone" ? "open_tree(OPEN_TREE_CLONE)" : "statx", {
+        throw new MountError(answer.op ?? request.op, {
           errno: answer.errno,
           detail: answer.errno === undefined ? answer.message : undefined,
         });

@@ -48,7 +48,7 @@ export type Job =
 export type Answer =
   | { id: number; ok: true; uid: number; gid: number; directory: boolean; ownership: Ownership }
   | { id: number; ok: true; fd: number }
-  | { id: number; ok: false; message: string; errno?: number; code?: string };
+  | { id: number; ok: false; message: string; op?: string; errno?: number; code?: string };
 
 /**
  * Classifies a directory as systemd's mountfsd does: owned by the peer;
@@ -154,8 +154,13 @@ if (import.meta.main) {
     try {
       answer = run(job);
     } catch (error) {
-      const { errno, code, message } = error as { errno?: number; code?: string; message: string };
-      answer = { id: job.id, ok: false, message, errno, code };
+      const { op, errno, code, message } = error as {
+        op?: string;
+        errno?: number;
+        code?: string;
+        message: string;
+      };
+      answer = { id: job.id, ok: false, message, op, errno, code };
     }
     scope.postMessage(answer);
   };
