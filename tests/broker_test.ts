@@ -47,6 +47,7 @@ async function scenery(): Promise<AsyncDisposable & { base: string }> {
     Deno.chownSync(join(base, "ownparent/foreign/file"), FOREIGN + 5, FOREIGN + 5);
   }
   Deno.mkdirSync(join(base, "mnt"));
+  ownedDir(join(base, "own\npeer uid=0 forged"), uid, gid);
   Deno.writeTextFileSync(join(base, "otherns"), "");
   // A user namespace of another user (4242), bind-mounted where the client can open it.
   const other = new Deno.Command("setpriv", {
@@ -192,6 +193,13 @@ Deno.test(
           assert.equal(got.error, DENIED, JSON.stringify(got));
         });
       }
+
+      await t.step("a directory's name can't forge a line of the log", async () => {
+        const got = await probe("map-auto", ask({ dir: join(base, "own\npeer uid=0 forged") }));
+        assert.equal(got.ok, true, JSON.stringify(got));
+        assert.ok(!broker.log().split("\n").some((l) => l.startsWith("peer uid=0 forged")));
+        assert.match(broker.log(), /own\\xapeer uid=0 forged mode=root/);
+      });
 
       await t.step("the log has a line per request: peer, directory, mode, result", () => {
         const lines = broker.log().split("\n").filter((l) => l.includes("MountDirectory"));

@@ -182,7 +182,10 @@ class Broker {
     } catch {
       // gone
     }
-    call.log(`dir=${path}`);
+    // A name is the caller's to choose: no control character of it reaches the log.
+    // deno-lint-ignore no-control-regex
+    const shown = path.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
+    call.log(`dir=${shown}`);
     const info = await this.#pool.run(
       { op: "inspect", dir: request.dir.fd, peerUid: peer.uid },
       signal,
