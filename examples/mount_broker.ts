@@ -102,7 +102,7 @@ async function main(): Promise<number> {
   const service = new VarlinkService(
     Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   );
-  using _broker = addMountBroker(service);
+  using _broker = addMountBroker(service, { maxNamespaces: bound("MAX_NAMESPACES") });
   const listening = listener(values.socket, values["listen-fd"]);
   const stop = () => service.stop();
   Deno.addSignalListener("SIGINT", stop);

@@ -19,7 +19,7 @@ import {
 } from "../mod.ts";
 import { MNT_DETACH, O_DIRECTORY, O_PATH, O_RDONLY, O_RDWR } from "../ffi/constants.ts";
 import { mount, open, umount2 } from "../ffi/syscalls.ts";
-import { type Broker, NO_BROKER_TESTS, startBroker } from "./_broker.ts";
+import { type Broker, NO_BROKER_TESTS, scratch, startBroker } from "./_broker.ts";
 import { MODE, skipUnless } from "./_env.ts";
 import { leavesNothing } from "./_leaks.ts";
 
@@ -228,6 +228,35 @@ Deno.test(
       dev.close();
       if (mounted) umount2(mountpoint, MNT_DETACH);
       Deno.removeSync(base, { recursive: true });
+    }
+  }),
+);
+
+Deno.test(
+  skipUnless(
+    "callers asking for ever new ids don't grow the broker's fds past its bound",
+    NO_BROKER_TESTS,
+  ),
+  leavesNothing(async () => {
+    const place = scratch(); // rootless, a tmpfs this namespace owns: one it may id-map
+    const base = place.dir;
+    try {
+      await using broker = await startBroker(base, { MOUNTFD_BROKER_MAX_NAMESPACES: "4" });
+      const dir = Deno.makeTempDirSync({ dir: base });
+      await goodClient(broker, dir);
+      const baseline = broker.fds();
+      for (let uid = 1; uid <= 24; uid++) {
+        using _source = await requestDirectoryMount(dir, {
+          socket: broker.socket,
+          userns: null,
+          as: { uid, gid: uid },
+        });
+      }
+      // Four cached namespaces at most (24 without the bound), and some slack for
+      // the Workers and helpers of the moment.
+      assert.ok(broker.fds() < baseline + 12, `${broker.fds()} fds, ${baseline} before`);
+    } finally {
+      place.close();
     }
   }),
 );

@@ -101,6 +101,11 @@ export interface MountBrokerOptions {
   handles?: Handles;
   /** Filesystem jobs at once, each on a Worker (default 32). */
   maxJobs?: number;
+  /**
+   * Id-mapping user namespaces kept cached (default 256): past it the cache
+   * is emptied, so that callers asking for ever new ids can't exhaust fds.
+   */
+  maxNamespaces?: number;
 }
 
 interface Request {
@@ -153,12 +158,14 @@ class Broker {
   readonly #pool: WorkerPool;
   readonly #handles: Handles;
   readonly #ownHandles: boolean;
+  readonly #maxNamespaces: number;
   readonly #self = new OwnedFd(open("/proc/self/ns/user", O_RDONLY));
 
   constructor(options: MountBrokerOptions) {
     this.#pool = new WorkerPool(options.maxJobs ?? 32);
     this.#ownHandles = options.handles === undefined;
     this.#handles = options.handles ?? new Handles();
+    this.#maxNamespaces = options.maxNamespaces ?? 256;
   }
 
   close(): void {
@@ -240,6 +247,7 @@ class Broker {
     }
     const attrSet = (request.readOnly ? MOUNT_ATTR_RDONLY : 0) |
       (root ? 0 : MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (this.#handles.size >= this.#maxNamespaces) this.#handles.release();
     using userns = mapping === undefined ? undefined : await this.#handles.get(mapping, { signal });
     const answer = await this.#pool.run({
       op: "clone",
