@@ -27,10 +27,12 @@ Deno.mkdirSync(dst);
 Deno.writeTextFileSync(`${src}/file`, "data");
 const broker = await startBroker(scratch.dir);
 const handles = new Handles();
-// The caller's user namespace: root's files show as 0 there, as 100000 outside.
-const ids = [{ containerID: 0, hostID: 100000, size: 65536 }];
+// The caller's user namespace: root's files show as 0 there, as HOST outside
+// (rootless, an id of this namespace's range).
+const HOST = scratch.mode === "root" ? 100000 : 1000;
+const ids = [{ containerID: 0, hostID: HOST, size: 1000 }];
 const userns = await handles.get({ uidMappings: ids, gidMappings: ids });
-const one = [{ containerID: 0, hostID: 100000, size: 1 }];
+const one = [{ containerID: 0, hostID: HOST, size: 1 }];
 const request = { socket: broker.socket, userns, mode: "root" as const };
 
 Deno.bench({
