@@ -25,7 +25,7 @@ import {
   startBroker,
   USER,
 } from "./_broker.ts";
-import { VarlinkClient } from "../mod.ts";
+import { openMountNamespace, requestDirectoryMount, VarlinkClient } from "../mod.ts";
 import { CANNOT_MOUNT, MODE, skipUnless } from "./_env.ts";
 import { leavesNothing } from "./_leaks.ts";
 
@@ -348,6 +348,47 @@ os.execve(sys.argv[2], sys.argv[2:], env)
       const log = new TextDecoder().decode((await child.output()).stderr);
       assert.match(log, /listening on fd 9 \(socket activation\)/);
       Deno.removeSync(dir, { recursive: true });
+    }
+  }),
+);
+
+Deno.test(
+  skipUnless(
+    "a mount source from the broker attaches through MountNamespace.attach too",
+    NO_BROKER_TESTS,
+  ),
+  leavesNothing(async () => {
+    const place = scratch();
+    const src = join(place.dir, "src");
+    const dst = join(place.dir, "dst");
+    ownedDir(src, 0, 0);
+    Deno.mkdirSync(dst);
+    // Another mount namespace, such as a container's.
+    const other = new Deno.Command("unshare", {
+      args: ["--mount", "--propagation", "private", "sleep", "60"],
+      stdin: "null",
+    }).spawn();
+    try {
+      const own = Deno.readLinkSync("/proc/self/ns/mnt");
+      while (Deno.readLinkSync(`/proc/${other.pid}/ns/mnt`) === own) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await using broker = await startBroker(place.dir);
+      // Root asks with no user namespace: its files show as 4242 through the mount.
+      using source = await requestDirectoryMount(src, {
+        socket: broker.socket,
+        userns: null,
+        as: { uid: 4242, gid: 4242 },
+      });
+      await using ns = await openMountNamespace(`/proc/${other.pid}/ns/mnt`);
+      await ns.attach(source, { root: "/", path: dst });
+      const { uid, gid } = Deno.statSync(`/proc/${other.pid}/root${dst}/file`);
+      assert.deepEqual([uid, gid], [4242, 4242]);
+      assert.throws(() => Deno.statSync(`${dst}/file`), Deno.errors.NotFound, "not in ours");
+    } finally {
+      other.kill("SIGKILL");
+      await other.status;
+      place.close();
     }
   }),
 );

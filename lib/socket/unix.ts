@@ -104,11 +104,14 @@ export class UnixConnection {
    * Connects to a listening socket.
    *
    * @param path The socket's path.
-   * @param options An abort signal and a deadline, for a full listen queue.
+   * @param options An abort signal and a deadline (default: 10 s from now),
+   * for a full listen queue.
    * @returns The connection.
    * @throws {MountError} With op `"connect"` (ENOENT, ECONNREFUSED, EACCES ...).
+   * @throws {DOMException} A `TimeoutError` when the queue stays full past the deadline.
    */
   static async connect(path: string, options: WaitOptions = {}): Promise<UnixConnection> {
+    options = { ...options, deadline: options.deadline ?? performance.now() + 10_000 };
     const fd = new OwnedFd(unixSocket());
     try {
       for (;;) {
