@@ -216,6 +216,37 @@ Deno.test(
         );
       });
 
+      await t.step("mount-dir, the command, asks and attaches; bad usage exits 2", async () => {
+        const command = [
+          Deno.execPath(),
+          "run",
+          "--no-check",
+          "--allow-ffi",
+          "--allow-env",
+          "--allow-read",
+          join(ROOT, "examples/mount_dir.ts"),
+          "--socket",
+          socket,
+        ];
+        const script = `${command.join(" ")} --ro "$1" "$2" && stat -c %u:%g "$2/file" && ` +
+          `${command.join(" ")} --as 1:2:3 "$1" "$2"; echo "exit $?"`;
+        const [program, ...args] = asTestUser("map-auto", [
+          "sh",
+          "-c",
+          script,
+          "sh",
+          join(base, "own"),
+          mnt,
+        ]);
+        const { stdout } = await new Deno.Command(program, {
+          args,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "null",
+        }).output();
+        assert.deepEqual(new TextDecoder().decode(stdout).trim().split("\n"), ["0:0", "exit 2"]);
+      });
+
       await t.step("a client in Python gets the same answers", async () => {
         const python = (wrapper: "plain" | "map-auto", request: Record<string, unknown>) =>
           runJson(asTestUser(wrapper, [
