@@ -96,6 +96,19 @@ export function scratch(): { dir: string; close(): void } {
   };
 }
 
+/** The broker's command line, as `deno task mount-broker` has it, its options aside. */
+export const BROKER_COMMAND: readonly string[] = [
+  Deno.execPath(),
+  "run",
+  "--no-check",
+  "--allow-ffi",
+  "--allow-run=unshare,nsenter",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  join(ROOT, "examples/mount_broker.ts"),
+];
+
 /** A running broker. */
 export interface Broker extends AsyncDisposable {
   /** Its socket. */
@@ -118,19 +131,9 @@ export interface Broker extends AsyncDisposable {
  */
 export async function startBroker(dir: string, env: Record<string, string> = {}): Promise<Broker> {
   const socket = join(dir, "broker.sock");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      "--allow-ffi",
-      "--allow-run=unshare,nsenter",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      join(ROOT, "examples/mount_broker.ts"),
-      "--socket",
-      socket,
-    ],
+  const [deno, ...args] = BROKER_COMMAND;
+  const child = new Deno.Command(deno, {
+    args: [...args, "--socket", socket],
     env,
     stdin: "null",
     stdout: "null",
