@@ -10,6 +10,12 @@
  * namespace of another process, such as a running container's, is reached
  * with {@linkcode openMountNamespace}.
  *
+ * Mount sources and other fds go between processes over Unix sockets
+ * ({@linkcode UnixConnection}, {@linkcode sendMountSources}). The mount
+ * broker ({@linkcode addMountBroker}, {@linkcode requestDirectoryMount})
+ * gives unprivileged users id-mapped mounts of their own directories over
+ * Varlink, as systemd-mountfsd does.
+ *
  * A string target is a path of the caller's mount namespace, resolved as
  * mount(2) would, symlinks followed: inside a container's tree, give the
  * root and the path apart, as an `InRoot` (`{ root, path }`), which never
@@ -83,6 +89,53 @@ export type {
   MountNamespaceSourceOptions,
 } from "./lib/namespace/mount_namespace.ts";
 export { openMountNamespace } from "./lib/namespace/open.ts";
+
+// Mount sources and other fds across processes: Unix sockets that carry fds.
+export {
+  type Chunk,
+  type PeerCredentials,
+  UnixConnection,
+  UnixListener,
+  type WaitOptions,
+} from "./lib/socket/unix.ts";
+export {
+  encodeMessage,
+  MessageReader,
+  receiveMountSources,
+  sendMessage,
+  sendMountSources,
+  type WireLimits,
+  type WireMessage,
+} from "./lib/socket/message.ts";
+
+// Varlink: a service and a client.
+export { VarlinkError } from "./lib/varlink/error.ts";
+export {
+  type VarlinkCall,
+  type VarlinkMethod,
+  type VarlinkReply,
+  VarlinkService,
+  type VarlinkServiceOptions,
+} from "./lib/varlink/service.ts";
+export {
+  type VarlinkCallOptions,
+  VarlinkClient,
+  type VarlinkResult,
+} from "./lib/varlink/client.ts";
+
+// The mount broker: id-mapped mounts of their own directories for unprivileged users.
+export {
+  addMountBroker,
+  type MountBrokerOptions,
+  type MountDirectoryMode,
+  MOUNTFD_INTERFACE,
+  SYSTEMD_INTERFACE,
+} from "./lib/broker/mount_directory.ts";
+export {
+  DEFAULT_BROKER_SOCKET,
+  type DirectoryMountOptions,
+  requestDirectoryMount,
+} from "./lib/broker/client.ts";
 
 // Errors.
 export { MountError, type MountErrorNames, type MountErrorOptions } from "./lib/errors.ts";

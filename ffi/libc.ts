@@ -73,6 +73,39 @@ export const SYMBOLS = {
     optional: true,
   },
 
+  // The Unix-socket calls (ffi/socket.ts) and what the mount broker needs
+  // beside them: bound on first use (SOCKET below), not at every import.
+  // int socket(int domain, int type, int protocol);
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int socketpair(int domain, int type, int protocol, int sv[2]);
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // int bind(int fd, const struct sockaddr *addr, socklen_t len);
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int listen(int fd, int backlog);
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  // int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int connect(int fd, const struct sockaddr *addr, socklen_t len);
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int shutdown(int fd, int how);
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  // ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // ssize_t recvmsg(int fd, struct msghdr *msg, int flags);
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // int getsockopt(int fd, int level, int name, void *value, socklen_t *len);
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, void *arg);
+  ioctl_arg: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // int poll(struct pollfd *fds, nfds_t n, int timeout): on another thread, so
+  // errno is lost; only the result is used (a ready count, 0, or -1).
+  poll_wait: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+
   // long syscall(long number, ...): one entry per call made through it.
   // syscall(SYS_statx, int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)
   syscall_statx: {
@@ -119,14 +152,39 @@ type Bound = typeof BOUND[number];
 type Fallback = `syscall_${Bound}`;
 const FALLBACKS: readonly Fallback[] = BOUND.map((name) => `syscall_${name}` as const);
 
+/** The Unix-socket calls, bound on their first use: most importers never call them. */
+const SOCKET = [
+  "socket",
+  "socketpair",
+  "bind",
+  "listen",
+  "accept4",
+  "connect",
+  "shutdown",
+  "sendmsg",
+  "recvmsg",
+  "getsockopt",
+  "ioctl_arg",
+  "poll_wait",
+] as const;
+type Socket = typeof SOCKET[number];
+
+/** The symbols of the table the wrappers call: all but the socket calls. */
+export type Core = Omit<Symbols, Socket>;
+
+/** The socket calls as `socketSymbols` gives them. */
+export type SocketSymbols = Pick<Symbols, Socket>;
+
 /**
  * The symbols bound at load: all but the stand-ins, which a glibc with its
- * wrappers never calls (binding a symbol costs Deno 0.1 to 0.3 ms).
+ * wrappers never calls, and the socket calls (binding a symbol costs Deno 0.1
+ * to 0.3 ms).
  */
-type Loaded = Omit<Symbols, Fallback> & Partial<Pick<Symbols, Fallback>>;
-type Main = Omit<typeof SYMBOLS, Fallback>;
+type Loaded = Omit<Symbols, Fallback | Socket> & Partial<Pick<Symbols, Fallback>>;
+type Main = Omit<typeof SYMBOLS, Fallback | Socket>;
+const LATER: readonly string[] = [...FALLBACKS, ...SOCKET];
 const MAIN: Main = Object.fromEntries(
-  Object.entries(SYMBOLS).filter(([name]) => !(FALLBACKS as readonly string[]).includes(name)),
+  Object.entries(SYMBOLS).filter(([name]) => !LATER.includes(name)),
 ) as Main;
 
 /**
@@ -136,7 +194,7 @@ const MAIN: Main = Object.fromEntries(
  * errno on failure, as the C call does.
  */
 export type Libc =
-  & Omit<Symbols, Bound | `syscall_${string}`>
+  & Omit<Symbols, Bound | `syscall_${string}` | Socket>
   & { [K in Bound]: NonNullable<Symbols[K]> }
   & {
     /** openat2(2): `int openat2(int dirfd, const char *path, struct open_how *how, size_t size)`. */
@@ -177,9 +235,9 @@ export function assertSupportedArch(arch: string = Deno.build.arch): void {
  * whose stand-ins are bound then if they were not.
  */
 function bind(loaded: Loaded): Libc {
-  const s: Symbols = BOUND.some((name) => loaded[name] === null)
+  const s: Core = BOUND.some((name) => loaded[name] === null)
     ? { ...fallbackSymbols(), ...loaded }
-    : loaded as Symbols; // the stand-ins are read only where a wrapper is null
+    : loaded as Core; // the stand-ins are read only where a wrapper is null
   return {
     ...s,
     statx: s.statx ??
@@ -200,6 +258,7 @@ function bind(loaded: Loaded): Libc {
 
 let loaded: Loaded | undefined;
 let fallbacks: Pick<Symbols, Fallback> | undefined;
+let sockets: SocketSymbols | undefined;
 let table: Libc | undefined;
 /**
  * The errno of the calling thread: a view over `__errno_location()`, set
@@ -251,6 +310,24 @@ export function fallbackSymbols(): Pick<Symbols, Fallback> {
 }
 
 /**
+ * The Unix-socket calls (and `ioctl` with an argument, `poll` on another
+ * thread), bound on the first call. libc is loaded first, so `errnoView` is
+ * set.
+ *
+ * @param call The call that needs them, named in a permission error.
+ * @returns The socket symbols.
+ * @throws {PermissionError} Without `--allow-ffi`.
+ */
+export function socketSymbols(call: string): SocketSymbols {
+  if (sockets !== undefined) return sockets;
+  libc(call);
+  return sockets = dlopen(
+    Object.fromEntries(SOCKET.map((name) => [name, SYMBOLS[name]])) as Pick<typeof SYMBOLS, Socket>,
+    call,
+  );
+}
+
+/**
  * The table the wrappers call, loaded on first use if it was not at module
  * load.
  *
@@ -274,7 +351,7 @@ export function libc(call: string): Libc {
  * @param replace Makes the replacement from the loaded symbols.
  * @returns A handle that puts back the table in use before.
  */
-export function replaceSymbols(replace: (loaded: Symbols) => Symbols): Disposable {
+export function replaceSymbols(replace: (loaded: Core) => Core): Disposable {
   const previous = table;
   loaded ??= load("replaceSymbols");
   table = bind(replace({ ...fallbackSymbols(), ...loaded }));

@@ -18,7 +18,7 @@ import {
   MS_REC,
   OPEN_TREE_CLONE,
 } from "../ffi/constants.ts";
-import { fallbackSymbols, replaceSymbols, SYMBOLS, type Symbols } from "../ffi/libc.ts";
+import { type Core, fallbackSymbols, replaceSymbols, SYMBOLS } from "../ffi/libc.ts";
 import { stringifyMountFlags } from "../mod.ts";
 
 /** A libc call about to be made: the symbol, and its arguments as passed. */
@@ -93,7 +93,7 @@ export function opName({ symbol, args }: LibcCall): string {
  * @param hook The hook.
  * @returns The faulting symbols.
  */
-export function faultingSymbols(loaded: Symbols, hook: FaultHook): Symbols {
+export function faultingSymbols(loaded: Core, hook: FaultHook): Core {
   const location = loaded.__errno_location();
   if (location === null) throw new Error("Cannot locate errno: got NULL");
   const errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location, 4));
@@ -111,7 +111,7 @@ export function faultingSymbols(loaded: Symbols, hook: FaultHook): Symbols {
       return failed;
     };
   }
-  return table as Symbols;
+  return table as Core;
 }
 
 // replaceSymbols hands its replacements the syscall(2) stand-ins too: bound

@@ -2,8 +2,10 @@
  * `deno task test`: runs the suite in both privilege modes, and sets up what
  * the rootless one needs.
  *
- * - As root: the root suite, as root in a private mount namespace
- *   (`unshare --mount`), on the real filesystem. Then the rootless suite, as
+ * - As root: the test user first (below), then the root suite, as root in a
+ *   private mount namespace (`unshare --mount`), on the real filesystem, told
+ *   the test user's name (`MOUNTFD_TEST_USER`: the mount broker's tests run
+ *   their clients as that user). Then the rootless suite, as
  *   an unprivileged user with a subordinate id range, under
  *   `unshare --user --map-auto --map-root-user --mount`, on a tmpfs. The user
  *   is `$MOUNTFD_TEST_USER`, or `mfdtest`: it is created (`useradd`), and
