@@ -276,3 +276,23 @@ export const CLONE_NEWTIME = 0x80;
 export const NS_GET_NSTYPE = 0xb703;
 /** `NS_GET_USERNS`: an fd of the user namespace that owns a namespace. */
 export const NS_GET_USERNS = 0xb701;
+
+// Unix sockets (ffi/socket.ts): the same values on x86_64 and aarch64.
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+/** `SOCK_NONBLOCK`, also `O_NONBLOCK`: the same value on x86_64 and aarch64. */
+export const SOCK_NONBLOCK = 0o4000;
+/** `SOCK_CLOEXEC`, also `O_CLOEXEC`. */
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SCM_RIGHTS = 1;
+export const SO_PEERCRED = 17;
+/** Linux 6.5. */
+export const SO_PEERPIDFD = 77;
+export const MSG_CTRUNC = 0x8;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+export const EAGAIN = 11;
+export const EINTR = 4;
+export const ENOPROTOOPT = 92;

@@ -13,25 +13,24 @@
 import { errnoView, libc, socketSymbols } from "./libc.ts";
 import { MountError } from "./mount_error.ts";
 import { close } from "./syscalls.ts";
+import {
+  AF_UNIX,
+  EAGAIN,
+  EINTR,
+  ENOPROTOOPT,
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  SCM_RIGHTS,
+  SO_PEERCRED,
+  SO_PEERPIDFD,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./constants.ts";
 
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-/** `SOCK_NONBLOCK`, also `O_NONBLOCK`: the same value on x86_64 and aarch64. */
-const SOCK_NONBLOCK = 0o4000;
-/** `SOCK_CLOEXEC`, also `O_CLOEXEC`. */
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SCM_RIGHTS = 1;
-const SO_PEERCRED = 17;
-/** Linux 6.5. */
-const SO_PEERPIDFD = 77;
-const MSG_CTRUNC = 0x8;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
-const MSG_CMSG_CLOEXEC = 0x40000000;
-const EAGAIN = 11;
-const EINTR = 4;
-const ENOPROTOOPT = 92;
 /** `sizeof(struct sockaddr_un.sun_path)`. */
 const SUN_PATH = 108;
 

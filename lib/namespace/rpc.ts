@@ -6,7 +6,7 @@
  * @module
  */
 
-import { MountError } from "../../ffi/mount_error.ts";
+import { MountError, type MountErrorOptions } from "../../ffi/mount_error.ts";
 import type { SourceFd } from "../attach.ts";
 import type { Mount, MountSourceType } from "../mount.ts";
 import type { WireTarget } from "../target.ts";
@@ -42,26 +42,17 @@ export type Kind = keyof Calls;
 /** A message to the Worker. */
 type RequestMessage = { id: number; kind: string; body: unknown };
 
-/** An error, as it crosses between threads. */
-export interface WireError {
+/**
+ * An error, as it crosses between threads: its name and message, and, for a
+ * MountError, its op and the fields it is made of.
+ */
+export interface WireError extends Omit<MountErrorOptions, "cause"> {
   /** `"MountError"`, `"TypeError"`, or another error name. */
   name: string;
   /** The message, whole. */
   message: string;
   /** A MountError's op. */
   op?: string;
-  /** A MountError's errno. */
-  errno?: number;
-  /** A MountError's source. */
-  source?: string;
-  /** A MountError's target. */
-  target?: string;
-  /** A MountError's user namespace file. */
-  userns?: string;
-  /** A MountError's reason, where it is not the errno's. */
-  detail?: string;
-  /** A MountError's hint. */
-  hint?: string;
 }
 
 /** A message from the Worker: its thread once started, then one reply per request. */
