@@ -284,7 +284,7 @@ export function receiveBytes(fd: number, buffer: Uint8Array, maxFds: number): Re
  *
  * @example Who is on the other end
  * ```ts
- * import type { PeerCredentials, UnixConnection } from "../mod.ts";
+ * import type { PeerCredentials, UnixConnection } from "@mountfd/mountfd";
  *
  * declare const connection: UnixConnection;
  * const { pid, uid }: PeerCredentials = connection.peer();

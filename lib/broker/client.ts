@@ -21,7 +21,7 @@ import {
  *
  * @example
  * ```ts
- * import { DEFAULT_BROKER_SOCKET } from "../../mod.ts";
+ * import { DEFAULT_BROKER_SOCKET } from "@mountfd/mountfd";
  * console.log(DEFAULT_BROKER_SOCKET); // /run/mountfd/broker.sock
  * ```
  */
@@ -32,7 +32,7 @@ export const DEFAULT_BROKER_SOCKET = "/run/mountfd/broker.sock";
  *
  * @example Read-only, the caller's files as 994:994
  * ```ts
- * import type { DirectoryMountOptions } from "../../mod.ts";
+ * import type { DirectoryMountOptions } from "@mountfd/mountfd";
  * const options: DirectoryMountOptions = { readOnly: true, as: { uid: 994, gid: 994 } };
  * ```
  */
@@ -74,7 +74,7 @@ export interface DirectoryMountOptions {
  *
  * @example Attach the caller's directory, its files as root, in its own namespaces
  * ```ts
- * import { attachMountSource, requestDirectoryMount } from "../../mod.ts";
+ * import { attachMountSource, requestDirectoryMount } from "@mountfd/mountfd";
  *
  * using source = await requestDirectoryMount("/home/alice/data");
  * attachMountSource(source, "/mnt/data");

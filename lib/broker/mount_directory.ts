@@ -37,7 +37,7 @@ import { FOREIGN_BASE, FOREIGN_SIZE } from "./worker.ts";
  *
  * @example
  * ```ts
- * import type { MountDirectoryMode } from "../../mod.ts";
+ * import type { MountDirectoryMode } from "@mountfd/mountfd";
  * const mode: MountDirectoryMode = "foreign";
  * ```
  */
@@ -48,7 +48,7 @@ export type MountDirectoryMode = "auto" | "root" | "foreign" | "identity";
  *
  * @example
  * ```ts
- * import { SYSTEMD_INTERFACE } from "../../mod.ts";
+ * import { SYSTEMD_INTERFACE } from "@mountfd/mountfd";
  * console.log(`${SYSTEMD_INTERFACE}.MountDirectory`);
  * ```
  */
@@ -59,7 +59,7 @@ export const SYSTEMD_INTERFACE = "io.systemd.MountFileSystem";
  *
  * @example
  * ```ts
- * import { MOUNTFD_INTERFACE } from "../../mod.ts";
+ * import { MOUNTFD_INTERFACE } from "@mountfd/mountfd";
  * console.log(`${MOUNTFD_INTERFACE}.MountDirectory`); // dev.mountfd.MountFileSystem.MountDirectory
  * ```
  */
@@ -92,7 +92,7 @@ const KNOWN = new Set([
  *
  * @example
  * ```ts
- * import type { MountBrokerOptions } from "../../mod.ts";
+ * import type { MountBrokerOptions } from "@mountfd/mountfd";
  * const options: MountBrokerOptions = { maxJobs: 16 };
  * ```
  */
@@ -274,7 +274,7 @@ class Broker {
  *
  * @example Serve the broker
  * ```ts
- * import { addMountBroker, UnixListener, VarlinkService } from "../../mod.ts";
+ * import { addMountBroker, UnixListener, VarlinkService } from "@mountfd/mountfd";
  *
  * const service = new VarlinkService({ product: "mount broker" });
  * using _broker = addMountBroker(service);

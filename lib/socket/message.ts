@@ -20,7 +20,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
- * import type { WireLimits } from "../../mod.ts";
+ * import type { WireLimits } from "@mountfd/mountfd";
  * const limits: WireLimits = { maxMessageBytes: 65536, maxFds: 8 };
  * ```
  */
@@ -36,7 +36,7 @@ export interface WireLimits {
  *
  * @example Take a message, and close its fds
  * ```ts
- * import type { MessageReader, WireMessage } from "../../mod.ts";
+ * import type { MessageReader, WireMessage } from "@mountfd/mountfd";
  *
  * declare const reader: MessageReader;
  * const message: WireMessage | undefined = await reader.next();
@@ -58,7 +58,7 @@ export interface WireMessage {
  *
  * @example
  * ```ts
- * import { encodeMessage } from "../../mod.ts";
+ * import { encodeMessage } from "@mountfd/mountfd";
  * encodeMessage({ method: "org.varlink.service.GetInfo" }); // ...GetInfo"}\0
  * ```
  */
@@ -72,7 +72,7 @@ export function encodeMessage(value: unknown): Uint8Array {
  *
  * @example Read messages until the peer hangs up
  * ```ts
- * import { MessageReader, type UnixConnection } from "../../mod.ts";
+ * import { MessageReader, type UnixConnection } from "@mountfd/mountfd";
  *
  * declare const connection: UnixConnection;
  * const reader = new MessageReader(connection, { maxMessageBytes: 65536, maxFds: 8 });
@@ -230,7 +230,7 @@ export class MessageReader {
  *
  * @example Send a value and an fd
  * ```ts
- * import { sendMessage, UnixConnection } from "../../mod.ts";
+ * import { sendMessage, UnixConnection } from "@mountfd/mountfd";
  *
  * const [a, b] = UnixConnection.pair();
  * await sendMessage(a, { hello: "world" }, [b.fd]);
@@ -264,7 +264,7 @@ interface SourceEntry {
  *
  * @example Hand a mount source to a child process, as runc hands them to `runc init`
  * ```ts
- * import { mountFd, MS_BIND, MS_RDONLY, sendMountSources, UnixConnection } from "../../mod.ts";
+ * import { mountFd, MS_BIND, MS_RDONLY, sendMountSources, UnixConnection } from "@mountfd/mountfd";
  *
  * declare const connection: UnixConnection;
  * using source = await mountFd({ source: "/srv", destination: "/srv", flags: MS_BIND | MS_RDONLY });
@@ -293,7 +293,7 @@ export async function sendMountSources(
  *
  * @example Receive them
  * ```ts
- * import { MessageReader, receiveMountSources, UnixConnection } from "../../mod.ts";
+ * import { MessageReader, receiveMountSources, UnixConnection } from "@mountfd/mountfd";
  *
  * declare const connection: UnixConnection;
  * const reader = new MessageReader(connection, { maxMessageBytes: 65536, maxFds: 16 });

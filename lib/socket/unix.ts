@@ -39,7 +39,7 @@ const SLICE = 250;
  *
  * @example Give up after a second
  * ```ts
- * import type { WaitOptions } from "../../mod.ts";
+ * import type { WaitOptions } from "@mountfd/mountfd";
  * const options: WaitOptions = { deadline: performance.now() + 1000 };
  * ```
  */
@@ -55,7 +55,7 @@ export interface WaitOptions {
  *
  * @example Read what came, and close its fds
  * ```ts
- * import type { Chunk, UnixConnection } from "../../mod.ts";
+ * import type { Chunk, UnixConnection } from "@mountfd/mountfd";
  *
  * declare const connection: UnixConnection;
  * const chunk: Chunk = await connection.receive();
@@ -75,7 +75,7 @@ export interface Chunk {
  *
  * @example Pass an fd to the other end of a pair
  * ```ts
- * import { OwnedFd, UnixConnection } from "../../mod.ts";
+ * import { OwnedFd, UnixConnection } from "@mountfd/mountfd";
  *
  * const [left, right] = UnixConnection.pair();
  * const [spare, other] = UnixConnection.pair(); // any fds will do
@@ -275,7 +275,7 @@ function checkWait(options: WaitOptions): void {
  *
  * @example Listen, and close
  * ```ts
- * import { UnixListener } from "../../mod.ts";
+ * import { UnixListener } from "@mountfd/mountfd";
  *
  * using listener = UnixListener.listen("/tmp/example.sock");
  * console.log(`listening on fd ${listener.fd}`);

@@ -15,7 +15,7 @@ import { VarlinkError } from "./error.ts";
  *
  * @example Send an fd, give up after 5 s
  * ```ts
- * import type { OwnedFd, VarlinkCallOptions } from "../../mod.ts";
+ * import type { OwnedFd, VarlinkCallOptions } from "@mountfd/mountfd";
  * declare const fd: OwnedFd;
  * const options: VarlinkCallOptions = { fds: [fd], timeout: 5000 };
  * ```
@@ -35,7 +35,7 @@ export interface VarlinkCallOptions {
  *
  * @example
  * ```ts
- * import type { VarlinkResult } from "../../mod.ts";
+ * import type { VarlinkResult } from "@mountfd/mountfd";
  * declare const result: VarlinkResult;
  * result.fds.forEach((fd) => fd.close());
  * ```
@@ -52,7 +52,7 @@ export interface VarlinkResult {
  *
  * @example Ask a service what it is
  * ```ts
- * import { VarlinkClient } from "../../mod.ts";
+ * import { VarlinkClient } from "@mountfd/mountfd";
  *
  * using client = await VarlinkClient.connect("/run/mountfd/broker.sock");
  * const { parameters } = await client.call("org.varlink.service.GetInfo");

@@ -10,7 +10,7 @@
  *
  * @example Refuse a call
  * ```ts
- * import { VarlinkError } from "../../mod.ts";
+ * import { VarlinkError } from "@mountfd/mountfd";
  * throw new VarlinkError("org.varlink.service.InvalidParameter", { parameter: "mode" });
  * ```
  */

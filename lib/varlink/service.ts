@@ -16,7 +16,7 @@ import { VarlinkError } from "./error.ts";
  *
  * @example A method that reads its caller
  * ```ts
- * import type { VarlinkCall } from "../../mod.ts";
+ * import type { VarlinkCall } from "@mountfd/mountfd";
  * const method = (_: Record<string, unknown>, call: VarlinkCall) =>
  *   Promise.resolve({ parameters: { uid: call.peer.uid } });
  * ```
@@ -42,7 +42,7 @@ export interface VarlinkCall {
  *
  * @example Reply with an fd
  * ```ts
- * import type { OwnedFd, VarlinkReply } from "../../mod.ts";
+ * import type { OwnedFd, VarlinkReply } from "@mountfd/mountfd";
  * declare const fd: OwnedFd;
  * const reply: VarlinkReply = { parameters: { mountFileDescriptor: 0 }, fds: [fd] };
  * ```
@@ -59,7 +59,7 @@ export interface VarlinkReply {
  *
  * @example
  * ```ts
- * import type { VarlinkMethod } from "../../mod.ts";
+ * import type { VarlinkMethod } from "@mountfd/mountfd";
  * const ping: VarlinkMethod = (parameters) => Promise.resolve({ parameters });
  * ```
  */
@@ -74,7 +74,7 @@ export type VarlinkMethod = (
  *
  * @example
  * ```ts
- * import type { VarlinkServiceOptions } from "../../mod.ts";
+ * import type { VarlinkServiceOptions } from "@mountfd/mountfd";
  * const options: VarlinkServiceOptions = { product: "example", maxConnections: 16 };
  * ```
  */
@@ -107,7 +107,7 @@ const SERVICE = "org.varlink.service";
  *
  * @example Serve one method
  * ```ts
- * import { UnixListener, VarlinkService } from "../../mod.ts";
+ * import { UnixListener, VarlinkService } from "@mountfd/mountfd";
  *
  * const service = new VarlinkService({ product: "example" });
  * service.addInterface("org.example.ping", "interface org.example.ping\nmethod Ping() -> ()\n");
