@@ -13,6 +13,7 @@ import { MNT_DETACH } from "../ffi/constants.ts";
 import { umount2 } from "../ffi/syscalls.ts";
 import { mount } from "./_syscalls.ts";
 import { CANNOT_MOUNT, MAPPED_IDS, MODE, NO_ID_RANGE } from "./_env.ts";
+import { type ReadableCopy, readableCopy } from "./_process.ts";
 
 // The socket calls are bound on first use: here, at load, not inside a test
 // (Deno's sanitizer sees a library opened in a test as a leak).
@@ -206,6 +207,25 @@ export type Wrapper = "plain" | "map-auto" | "subordinate";
 
 /** A Deno cache the test user can write. */
 let cache: string | undefined;
+/** The repository's files, where the test user can read them. */
+let files: ReadableCopy | undefined;
+
+addEventListener("unload", () => {
+  files?.[Symbol.dispose]();
+  if (cache !== undefined) Deno.removeSync(cache, { recursive: true });
+});
+
+/**
+ * The repository's files as the test user reads them: a copy, since a
+ * checkout may be under a directory only root can enter (`mktemp -d` makes
+ * one `0700`), and a Deno it may run.
+ *
+ * @returns Where `mod.ts`, `lib/`, `ffi/`, `examples/` and `tests/` are, and Deno.
+ */
+export function clientFiles(): { root: string; deno: string } {
+  files ??= readableCopy(["mod.ts", "lib", "ffi", "examples", "tests"]);
+  return files;
+}
 function denoDir(): string {
   if (cache !== undefined) return cache;
   cache = Deno.makeTempDirSync({ prefix: "mountfd-broker-cache-" });
@@ -255,15 +275,16 @@ export function asTestUser(wrapper: Wrapper, cmd: string[]): string[] {
  * @returns What it reports.
  */
 export async function probe(wrapper: Wrapper, request: ProbeRequest): Promise<ProbeResult> {
+  const { root, deno } = clientFiles();
   const cmd = asTestUser(wrapper, [
-    Deno.execPath(),
+    deno,
     "run",
     "--no-check",
     "--allow-ffi",
     "--allow-read",
     "--allow-write",
     "--allow-env",
-    join(ROOT, "tests/_broker_client.ts"),
+    join(root, "tests/_broker_client.ts"),
     JSON.stringify(request),
   ]);
   return await runJson(cmd);

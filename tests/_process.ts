@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setFaultHook } from "./_faults.ts";
 
@@ -317,24 +317,35 @@ export async function runProbe(
   return JSON.parse(out);
 }
 
-/** A copy of the library that another user can read, and a Deno it can run. */
+/** A copy of the repository's files that another user can read, and a Deno it can run. */
 export interface ReadableCopy extends Disposable {
+  /** The copy's root, where `mod.ts` is. */
+  root: string;
   /** The copy's `mod.ts`, as a file path. */
   mod: string;
-  /** A Deno binary the other user may execute. */
+  /** A Deno binary any user may execute. */
   deno: string;
 }
 
+/** Whether any user may execute `path`: it, and every directory above it, have the x bit for others. */
+function othersMayRun(path: string): boolean {
+  for (let at = path; at !== "/"; at = dirname(at)) {
+    if (((Deno.statSync(at).mode ?? 0) & 0o001) === 0) return false;
+  }
+  return true;
+}
+
 /**
- * Copies `mod.ts`, `lib/` and `ffi/` into a directory anyone can read, for a
- * test that runs the library as another user: a checkout may sit under a
- * directory only its owner can enter (`mktemp -d` makes one `0700`). Deno
- * is copied too when `user` can't execute it where it is.
+ * Copies files of the repository into a directory anyone can read, for a
+ * test that runs them as another user: a checkout may sit under a directory
+ * only its owner can enter (`mktemp -d` makes one `0700`). Deno is copied
+ * too when not every user may execute it where it is.
  *
- * @param user The user that will read the copy.
+ * @param parts What to copy, relative to the repository (default: `mod.ts`,
+ * `lib/` and `ffi/`).
  * @returns Where the copy is; disposing it removes it.
  */
-export async function readableCopy(user: string): Promise<ReadableCopy> {
+export function readableCopy(parts: string[] = ["mod.ts", "lib", "ffi"]): ReadableCopy {
   const root = fileURLToPath(new URL("..", import.meta.url));
   const dir = Deno.makeTempDirSync({ prefix: "mountfd-readable-" });
   const copy = (from: string, to: string): void => {
@@ -350,18 +361,15 @@ export async function readableCopy(user: string): Promise<ReadableCopy> {
     }
   };
   Deno.chmodSync(dir, 0o755);
-  for (const name of ["mod.ts", "lib", "ffi"]) copy(`${root}${name}`, `${dir}/${name}`);
+  for (const name of parts) copy(`${root}${name}`, `${dir}/${name}`);
   let deno = Deno.execPath();
-  const { success } = await new Deno.Command("runuser", {
-    args: ["-u", user, "--", "test", "-x", deno],
-    stdin: "null",
-  }).output();
-  if (!success) {
+  if (!othersMayRun(deno)) {
     deno = `${dir}/deno`;
     Deno.copyFileSync(Deno.execPath(), deno);
     Deno.chmodSync(deno, 0o755);
   }
   return {
+    root: dir,
     mod: `${dir}/mod.ts`,
     deno,
     [Symbol.dispose]: () => Deno.removeSync(dir, { recursive: true }),

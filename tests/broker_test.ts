@@ -16,12 +16,12 @@ import { mount } from "./_syscalls.ts";
 import {
   asTestUser,
   BROKER_COMMAND,
+  clientFiles,
   NO_BROKER_TESTS,
   NO_RANGES,
   ownedDir,
   probe,
   type ProbeRequest,
-  ROOT,
   runJson,
   scratch,
   startBroker,
@@ -219,14 +219,15 @@ Deno.test(
       });
 
       await t.step("mount-dir, the command, asks and attaches; bad usage exits 2", async () => {
+        const client = clientFiles();
         const command = [
-          Deno.execPath(),
+          client.deno,
           "run",
           "--no-check",
           "--allow-ffi",
           "--allow-env",
           "--allow-read",
-          join(ROOT, "examples/mount_dir.ts"),
+          join(client.root, "examples/mount_dir.ts"),
           "--socket",
           socket,
         ];
@@ -253,7 +254,7 @@ Deno.test(
         const python = (wrapper: "plain" | "map-auto", request: Record<string, unknown>) =>
           runJson(asTestUser(wrapper, [
             "python3",
-            join(ROOT, "tests/_broker_client.py"),
+            join(clientFiles().root, "tests/_broker_client.py"),
             JSON.stringify({ socket, ...request }),
           ]));
         const method = "io.systemd.MountFileSystem.MountDirectory";
@@ -310,7 +311,7 @@ Deno.test(
       await t.step("a file, not a directory: io.systemd.System with ENOTDIR", async () => {
         const got = await runJson(asTestUser("map-auto", [
           "python3",
-          join(ROOT, "tests/_broker_client.py"),
+          join(clientFiles().root, "tests/_broker_client.py"),
           JSON.stringify({
             socket,
             method: "io.systemd.MountFileSystem.MountDirectory",

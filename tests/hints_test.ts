@@ -17,7 +17,7 @@ const ROOT_ONLY = MODE === "root" ? undefined : "needs root, to drop to another 
 
 mountTest("not privileged at all: the hint names the rootless command", async () => {
   // An ordinary user, in no user namespace of its own, running a copy it can read.
-  using copy = await readableCopy("nobody");
+  using copy = readableCopy();
   const cache = Deno.makeTempDirSync({ prefix: "mountfd-cache-" });
   Deno.chmodSync(cache, 0o777);
   const script = `import { mountFd } from "${copy.mod}";
