@@ -136,10 +136,11 @@ export class HelperPool {
 
   /**
    * Ends every helper still in the pool (an idle one is let go, one on its
-   * way is killed) and kills taken ones that are on their way out. All are
-   * reaped in the background ({@linkcode HelperPool.settled}). A taken
-   * helper that still serves a get is left to it. The pool rests until the
-   * next take.
+   * way is killed) and kills taken ones that are on their way out, or let
+   * go and not yet ended: a helper stopped (`SIGSTOP`) after its get is
+   * ended too, not waited for. All are reaped in the background
+   * ({@linkcode HelperPool.settled}). A taken helper that still serves a get
+   * is left to it. The pool rests until the next take.
    */
   release(): void {
     this.#cancelFill?.();
@@ -151,7 +152,11 @@ export class HelperPool {
       slot.controller.abort();
       if (slot.helper.entered) slot.helper.end();
     }
-    for (const helper of this.#helpers) if (helper.ending) helper.kill();
+    for (const helper of this.#helpers) {
+      if (!helper.ending) continue;
+      helper.end();
+      helper.kill();
+    }
   }
 
   /**
@@ -294,6 +299,6 @@ export async function useSlot(
   }
   // Let it go on a timer: closing its pipes would cost this get's caller a
   // good part of its time, and nothing waits for it but settled().
-  afterThisTurn(() => void helper.end());
+  helper.letGo();
   return userns;
 }
