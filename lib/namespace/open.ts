@@ -13,8 +13,7 @@ import { describe } from "../errors.ts";
 import { openNamespaceFile } from "../namespace_file.ts";
 import { Handles } from "../userns/handles.ts";
 import type { MountNamespace, MountNamespaceOptions } from "./mount_namespace.ts";
-import { WORKER_OP } from "./rpc.ts";
-import { WorkerMountNamespace } from "./worker_namespace.ts";
+import type { WorkerMountNamespace } from "./worker_namespace.ts";
 
 const DEFAULT_TIMEOUT = 10_000;
 const WORKER_URL = new URL("./worker.ts", import.meta.url);
@@ -61,7 +60,9 @@ export async function openMountNamespace(
 
 /**
  * {@linkcode openMountNamespace} with the Worker's module given: tests run
- * one that adds requests of their own, and a subclass that sends them.
+ * one that adds requests of their own, and a subclass that sends them. The
+ * main thread's side of the Worker is loaded here, on the first call, not
+ * when the module is imported.
  *
  * @param nsPath The namespace file.
  * @param options The user namespace cache, and a timeout.
@@ -73,7 +74,7 @@ export async function openNamespace<T extends WorkerMountNamespace = WorkerMount
   nsPath: string,
   options: MountNamespaceOptions,
   workerUrl: URL,
-  Class: typeof WorkerMountNamespace = WorkerMountNamespace,
+  Class?: typeof WorkerMountNamespace,
 ): Promise<T> {
   assertPath(nsPath, "nsPath");
   const { timeout = DEFAULT_TIMEOUT, closeTimeout = DEFAULT_TIMEOUT } = options;
@@ -89,7 +90,16 @@ export async function openNamespace<T extends WorkerMountNamespace = WorkerMount
   }
   using nsFd = openNamespaceFile(nsPath, "mnt");
   assertWorkerLoadable(workerUrl);
-  const ns = new Class(nsPath, workerUrl, options.handles, closeTimeout) as T;
+  const [{ WorkerMountNamespace }, { WORKER_OP }] = await Promise.all([
+    import("./worker_namespace.ts"),
+    import("./rpc.ts"),
+  ]);
+  const ns = new (Class ?? WorkerMountNamespace)(
+    nsPath,
+    workerUrl,
+    options.handles,
+    closeTimeout,
+  ) as T;
   try {
     if (!await within(ns.join(nsFd.fd), timeout)) {
       throw new MountError(WORKER_OP, {
