@@ -287,19 +287,18 @@ const CALLS: readonly (keyof Libc)[] = [
 ];
 
 /**
- * The table whose every call binds its symbol on its first call, then
- * calls it; the call's own function takes the stand-in's place in the table.
+ * The table whose every entry binds its symbol when it is first read, then
+ * gives that symbol's own function, each time: a getter, not a stand-in
+ * that calls it, so that a call site only ever sees the real function (a
+ * call site that saw two targets can no longer make Deno's fast FFI call).
  */
 function lazyTable(): Libc {
-  const table: Record<string, unknown> = {};
+  const table = {};
   for (const name of CALLS) {
-    table[name] = (...args: unknown[]): unknown => {
-      const fn = bindCall(name) as (...args: unknown[]) => unknown;
-      table[name] = fn;
-      return fn(...args);
-    };
+    let fn: Libc[keyof Libc] | undefined;
+    Object.defineProperty(table, name, { get: () => fn ??= bindCall(name), enumerable: true });
   }
-  return table as unknown as Libc;
+  return table as Libc;
 }
 
 let table: Libc | undefined;
