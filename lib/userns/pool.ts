@@ -108,7 +108,9 @@ export class HelperPool {
     if (index < 0) index = this.#slots.findIndex(({ helper }) => !helper.entered);
     if (index < 0) return undefined;
     const [slot] = this.#slots.splice(index, 1);
-    slot.helper.ref();
+    // One on its way keeps Deno running while a get waits for it; an idle
+    // one is mapped at once, then let go, which refs it.
+    if (!slot.helper.entered) slot.helper.ref();
     return slot;
   }
 
