@@ -115,6 +115,27 @@ export class HelperPool {
   }
 
   /**
+   * A get's fast path: maps an idle helper at once, in the caller's turn,
+   * and lets it go. The caller calls {@linkcode HelperPool.refill} once
+   * done.
+   *
+   * @param mapping The checked mapping, used before this returns.
+   * @returns The namespace; `"none"` if no helper is idle; `"failed"` if the
+   * one taken could not be mapped (it is ended, in the background): then the
+   * caller spawns afresh, and reports the error, if any.
+   */
+  mapIdle(mapping: Mapping): OwnedFd | "none" | "failed" {
+    const index = this.#slots.findIndex(({ helper }) => helper.entered && !helper.exited);
+    if (index < 0) return "none";
+    this.#wake();
+    const { helper } = this.#slots.splice(index, 1)[0];
+    const userns = mapTaken(helper, mapping);
+    if (userns !== undefined) return userns;
+    helper.end();
+    return "failed";
+  }
+
+  /**
    * Schedules a fill if the pool is short and not resting, on a timer: a
    * spawn blocks the thread for a while, so it runs after the caller's own
    * continuation, not on its critical path.
@@ -288,19 +309,29 @@ export async function useSlot(
       return undefined;
     }
   }
+  const userns = mapTaken(helper, mapping);
+  if (userns === undefined) await helper.end();
+  return userns;
+}
+
+/**
+ * Maps a taken helper that is in its namespace, and lets it go on a timer:
+ * closing its pipes would cost the get's caller a good part of its time, and
+ * nothing waits for it but settled().
+ *
+ * @returns The namespace, or `undefined` if the helper is dead or dying since
+ * it was last seen (ESRCH once reaped, its pid never reused; EACCES from a
+ * zombie's /proc for a rootless caller), or the kernel refused the map (a
+ * fresh helper will say so again): then it is killed, for its caller to end.
+ */
+function mapTaken(helper: Helper, mapping: Mapping): OwnedFd | undefined {
   let userns: OwnedFd;
   try {
     userns = helper.map(mapping);
   } catch {
-    // Dead or dying since it was last seen: ESRCH once reaped (its pid was
-    // never reused), EACCES from a zombie's /proc for a rootless caller. Or
-    // the kernel refused the map: a fresh helper will say so again.
     helper.kill();
-    await helper.end();
     return undefined;
   }
-  // Let it go on a timer: closing its pipes would cost this get's caller a
-  // good part of its time, and nothing waits for it but settled().
   helper.letGo();
   return userns;
 }
