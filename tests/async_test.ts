@@ -106,3 +106,19 @@ Deno.test("afterThisTurn: the jobs of a turn run in order, each once, one failin
     globalThis.removeEventListener("error", onError);
   }
 });
+
+Deno.test("afterThisTurn: a job runs though nothing holds its timer but Deno (a GC first)", async () => {
+  const script = `import { afterThisTurn } from ${
+    JSON.stringify(import.meta.resolve("../lib/async.ts"))
+  };
+afterThisTurn(() => console.log("ran"));
+(globalThis as unknown as { gc(): void }).gc();
+(globalThis as unknown as { gc(): void }).gc();`;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(code, 0);
+  assert.equal(new TextDecoder().decode(stdout), "ran\n");
+});
