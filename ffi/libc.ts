@@ -134,6 +134,10 @@ const FALLBACKS: readonly Fallback[] = BOUND.map((name) => `syscall_${name}` as 
  * bound alone, on its first call.
  */
 export const GROUPS: readonly (readonly SymbolName[])[] = [
+  // What the first call binds: errno's view, and the calls every path makes.
+  ["__errno_location", "open", "close"],
+  // What each new user namespace makes: its maps written, its fd dup'd.
+  ["openat", "write", "fcntl"],
   // The syscall(2) stand-ins, needed only with a glibc older than 2.36.
   FALLBACKS,
 ];
@@ -306,7 +310,7 @@ let table: Libc | undefined;
 /** Binds errno's view, on the first call of {@linkcode libc}. */
 function start(call: string): Libc {
   assertSupportedArch();
-  dlopen(["__errno_location"], call);
+  bindSymbol("__errno_location", call);
   const location = bound.__errno_location!();
   if (location === null) throw new Error("Cannot locate errno: got NULL");
   errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location, 4));
