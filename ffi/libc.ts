@@ -1,12 +1,20 @@
 /**
  * The libc symbol table: the one place that calls `Deno.dlopen`.
  *
- * libc is opened once, at module load when `--allow-ffi` is already granted,
- * or else on first use. A missing permission becomes a clear error naming the
- * flag and the call that needed it. The calls that glibc may not wrap (the
- * new mount API, `statx`) and those it never wraps (`openat2`) are bound once,
- * at load, to glibc's wrapper or to `syscall(2)`: the wrappers in
- * `syscalls.ts` call one function either way.
+ * Nothing is bound at import. A symbol is bound on its first call, alone or
+ * with its group ({@linkcode GROUPS}), so that a process pays (~0.15 ms a
+ * symbol, ~0.7 ms for its first `Deno.dlopen`) only for the calls it makes.
+ * A missing permission becomes a clear error naming the flag and the call
+ * that needed it. The calls that glibc may not wrap (the new mount API,
+ * `statx`) and those it never wraps (`openat2`) are bound, on first use, to
+ * glibc's wrapper or to `syscall(2)`: the wrappers in `syscalls.ts` call one
+ * function either way.
+ *
+ * No library handle stays open: libc.so.6 stays loaded anyway (Deno itself
+ * links it), and each function Deno makes keeps its own symbol, so the handle
+ * is closed once its symbols are bound (unless one of them is `nonblocking`:
+ * such a call goes through the handle). A first call made inside a user's
+ * `Deno.test` then leaves no resource for the test's sanitizer to report.
  *
  * @module
  */
@@ -74,7 +82,7 @@ export const SYMBOLS = {
   },
 
   // The Unix-socket calls (ffi/socket.ts) and what the mount broker needs
-  // beside them: bound on first use (SOCKET below), not at every import.
+  // beside them: bound together on first use (their group in GROUPS).
   // int socket(int domain, int type, int protocol);
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // int socketpair(int domain, int type, int protocol, int sv[2]);
@@ -144,6 +152,9 @@ export const SYMBOLS = {
 /** The symbols as `Deno.dlopen` loads them: the optional ones may be `null`. */
 export type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
+/** A symbol's name in {@linkcode SYMBOLS}. */
+export type SymbolName = keyof typeof SYMBOLS;
+
 /** The calls a glibc older than 2.36 does not wrap. */
 const BOUND = ["statx", "open_tree", "move_mount", "mount_setattr"] as const;
 type Bound = typeof BOUND[number];
@@ -176,16 +187,21 @@ export type Core = Omit<Symbols, Socket>;
 export type SocketSymbols = Pick<Symbols, Socket>;
 
 /**
- * The symbols bound at load: all but the stand-ins, which a glibc with its
- * wrappers never calls, and the socket calls (binding a symbol costs Deno 0.1
- * to 0.3 ms).
+ * Symbols bound together, in one `Deno.dlopen`, on the first call of any of
+ * them: calls that are made together, or not at all. Every other symbol is
+ * bound alone, on its first call.
  */
-type Loaded = Omit<Symbols, Fallback | Socket> & Partial<Pick<Symbols, Fallback>>;
-type Main = Omit<typeof SYMBOLS, Fallback | Socket>;
-const LATER: readonly string[] = [...FALLBACKS, ...SOCKET];
-const MAIN: Main = Object.fromEntries(
-  Object.entries(SYMBOLS).filter(([name]) => !LATER.includes(name)),
-) as Main;
+export const GROUPS: readonly (readonly SymbolName[])[] = [
+  // What the first call binds: errno's view, and the calls every path makes.
+  ["__errno_location", "open", "close"],
+  // What each new user namespace makes: its maps written, its fd dup'd.
+  ["openat", "write", "fcntl"],
+  // The syscall(2) stand-ins, needed only with a glibc older than 2.36.
+  FALLBACKS,
+  // The Unix-socket calls. poll_wait is nonblocking: this group's handle
+  // stays open (a first use inside a sanitized test would be reported).
+  SOCKET,
+];
 
 /**
  * The table the wrappers call: libc's symbols, with `statx`, `open_tree`,
@@ -230,106 +246,157 @@ export function assertSupportedArch(arch: string = Deno.build.arch): void {
   }
 }
 
+/** The calls made through `syscall(2)`, from the stand-ins in `s`. */
+const THROUGH_SYSCALL = {
+  statx: (s: Pick<Symbols, "syscall_statx">): Libc["statx"] => (dirfd, path, flags, mask, buf) =>
+    Number(s.syscall_statx(SYS_statx, dirfd, path, flags, mask, buf)),
+  open_tree: (s: Pick<Symbols, "syscall_open_tree">): Libc["open_tree"] => (dirfd, path, flags) =>
+    Number(s.syscall_open_tree(SYS_open_tree, dirfd, path, flags)),
+  move_mount:
+    (s: Pick<Symbols, "syscall_move_mount">): Libc["move_mount"] =>
+    (fromDirfd, fromPath, toDirfd, toPath, flags) =>
+      Number(s.syscall_move_mount(SYS_move_mount, fromDirfd, fromPath, toDirfd, toPath, flags)),
+  mount_setattr:
+    (s: Pick<Symbols, "syscall_mount_setattr">): Libc["mount_setattr"] =>
+    (dirfd, path, flags, attr, size) =>
+      Number(s.syscall_mount_setattr(SYS_mount_setattr, dirfd, path, flags, attr, size)),
+  openat2: (s: Pick<Symbols, "syscall_openat2">): Libc["openat2"] => (dirfd, path, how, size) =>
+    Number(s.syscall_openat2(SYS_openat2, dirfd, path, how, size)),
+} as const;
+
 /**
- * Binds the calls glibc may not wrap, once: its wrapper, or syscall(2),
- * whose stand-ins are bound then if they were not.
+ * The table from a whole set of symbols: glibc's wrapper where it is not
+ * `null`, else `syscall(2)`.
  */
-function bind(loaded: Loaded): Libc {
-  const s: Core = BOUND.some((name) => loaded[name] === null)
-    ? { ...fallbackSymbols(), ...loaded }
-    : loaded as Core; // the stand-ins are read only where a wrapper is null
+function bind(s: Core): Libc {
   return {
     ...s,
-    statx: s.statx ??
-      ((dirfd, path, flags, mask, buf) =>
-        Number(s.syscall_statx(SYS_statx, dirfd, path, flags, mask, buf))),
-    open_tree: s.open_tree ??
-      ((dirfd, path, flags) => Number(s.syscall_open_tree(SYS_open_tree, dirfd, path, flags))),
-    move_mount: s.move_mount ??
-      ((fromDirfd, fromPath, toDirfd, toPath, flags) =>
-        Number(s.syscall_move_mount(SYS_move_mount, fromDirfd, fromPath, toDirfd, toPath, flags))),
-    mount_setattr: s.mount_setattr ??
-      ((dirfd, path, flags, attr, size) =>
-        Number(s.syscall_mount_setattr(SYS_mount_setattr, dirfd, path, flags, attr, size))),
-    openat2: (dirfd, path, how, size) =>
-      Number(s.syscall_openat2(SYS_openat2, dirfd, path, how, size)),
+    statx: s.statx ?? THROUGH_SYSCALL.statx(s),
+    open_tree: s.open_tree ?? THROUGH_SYSCALL.open_tree(s),
+    move_mount: s.move_mount ?? THROUGH_SYSCALL.move_mount(s),
+    mount_setattr: s.mount_setattr ?? THROUGH_SYSCALL.mount_setattr(s),
+    openat2: THROUGH_SYSCALL.openat2(s),
   };
 }
 
-let loaded: Loaded | undefined;
-let fallbacks: Pick<Symbols, Fallback> | undefined;
-let sockets: SocketSymbols | undefined;
-let table: Libc | undefined;
+/** The symbols bound so far, by name. */
+const bound: Partial<Symbols> = {};
+
 /**
  * The errno of the calling thread: a view over `__errno_location()`, set
- * when libc is loaded. Read `errnoView[0]` inline, right after the call, in
- * the same expression or statement: not through a function, whose entry may
- * handle V8 interrupts (a GC among them) that can change errno.
+ * by the first call of {@linkcode libc}, before any symbol is called. Read
+ * `errnoView[0]` inline, right after the call, in the same expression or
+ * statement: not through a function, whose entry may handle V8 interrupts
+ * (a GC among them) that can change errno.
  */
 export let errnoView: Int32Array = new Int32Array(1);
 
-function dlopen<const S extends Deno.ForeignLibraryInterface>(
-  symbols: S,
-  call: string,
-): Deno.DynamicLibrary<S>["symbols"] {
+/**
+ * Binds `names` that are not bound yet, in one `Deno.dlopen`, and closes the
+ * handle unless a `nonblocking` call needs it.
+ */
+function dlopen(names: readonly SymbolName[], call: string): void {
+  const wanted = names.filter((name) => !(name in bound));
+  if (wanted.length === 0) return;
+  const symbols = Object.fromEntries(wanted.map((name) => [name, SYMBOLS[name]]));
+  let library: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>;
   try {
-    return Deno.dlopen("libc.so.6", symbols).symbols;
+    library = Deno.dlopen("libc.so.6", symbols);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new PermissionError("--allow-ffi", `call ${call}`, { cause: error });
     }
     throw error;
   }
+  Object.assign(bound, library.symbols);
+  if (!wanted.some((name) => "nonblocking" in SYMBOLS[name])) library.close();
 }
 
-function load(call: string): Loaded {
-  assertSupportedArch();
-  const symbols = dlopen(MAIN, call);
-  const location = symbols.__errno_location();
-  if (location === null) throw new Error("Cannot locate errno: got NULL");
-  errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location, 4));
-  return symbols;
+/** Binds `name` with its group, or alone. */
+function bindSymbol(name: SymbolName, call: string): void {
+  dlopen(GROUPS.find((group) => group.includes(name)) ?? [name], call);
 }
 
 /**
  * The `syscall(2)` stand-ins for the glibc wrappers of `statx`, `open_tree`,
- * `move_mount` and `mount_setattr`, bound on the first call: at load with a
- * glibc older than 2.36, else only when asked. A test that forces them asks
- * at its module's load, so that no library is opened inside a test.
+ * `move_mount` and `mount_setattr`, bound on the first call: with a glibc
+ * older than 2.36, on the first call of one of those, else only when asked.
  *
  * @returns The four `syscall_*` symbols.
  */
 export function fallbackSymbols(): Pick<Symbols, Fallback> {
-  return fallbacks ??= dlopen(
-    Object.fromEntries(FALLBACKS.map((name) => [name, SYMBOLS[name]])) as Pick<
-      typeof SYMBOLS,
-      Fallback
-    >,
-    "syscall",
-  );
+  bindSymbol(FALLBACKS[0], "syscall");
+  return bound as Pick<Symbols, Fallback>;
 }
 
 /**
  * The Unix-socket calls (and `ioctl` with an argument, `poll` on another
- * thread), bound on the first call. libc is loaded first, so `errnoView` is
- * set.
+ * thread), bound together on the first call. libc is loaded first, so
+ * `errnoView` is set.
  *
  * @param call The call that needs them, named in a permission error.
  * @returns The socket symbols.
  * @throws {PermissionError} Without `--allow-ffi`.
  */
 export function socketSymbols(call: string): SocketSymbols {
-  if (sockets !== undefined) return sockets;
   libc(call);
-  return sockets = dlopen(
-    Object.fromEntries(SOCKET.map((name) => [name, SYMBOLS[name]])) as Pick<typeof SYMBOLS, Socket>,
-    call,
-  );
+  bindSymbol(SOCKET[0], call);
+  return bound as SocketSymbols;
+}
+
+/** Binds a call of the table, the first time it is made. */
+function bindCall(name: keyof Libc): Libc[keyof Libc] {
+  if (name === "openat2") {
+    bindSymbol("syscall_openat2", "openat2");
+    return THROUGH_SYSCALL.openat2(bound as Symbols);
+  }
+  bindSymbol(name, name);
+  const own = bound[name];
+  if (own !== null && own !== undefined) return own;
+  // A glibc without the wrapper: syscall(2).
+  const through = THROUGH_SYSCALL[name as Bound];
+  return through(fallbackSymbols() as Symbols);
+}
+
+/** The names of the table's calls. */
+const CALLS: readonly (keyof Libc)[] = [
+  ...(Object.keys(SYMBOLS) as SymbolName[]).filter((name) =>
+    !name.startsWith("syscall_") && name !== "__errno_location" &&
+    !(SOCKET as readonly string[]).includes(name)
+  ) as (keyof Libc)[],
+  "openat2",
+];
+
+/**
+ * The table whose every entry binds its symbol when it is first read, then
+ * gives that symbol's own function, each time: a getter, not a stand-in
+ * that calls it, so that a call site only ever sees the real function (a
+ * call site that saw two targets can no longer make Deno's fast FFI call).
+ */
+function lazyTable(): Libc {
+  const table = {};
+  for (const name of CALLS) {
+    let fn: Libc[keyof Libc] | undefined;
+    Object.defineProperty(table, name, { get: () => fn ??= bindCall(name), enumerable: true });
+  }
+  return table as Libc;
+}
+
+let table: Libc | undefined;
+
+/** Binds errno's view, on the first call of {@linkcode libc}. */
+function start(call: string): Libc {
+  assertSupportedArch();
+  bindSymbol("__errno_location", call);
+  const location = bound.__errno_location!();
+  if (location === null) throw new Error("Cannot locate errno: got NULL");
+  errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location, 4));
+  return table = lazyTable();
 }
 
 /**
- * The table the wrappers call, loaded on first use if it was not at module
- * load.
+ * The table the wrappers call. Its first call binds errno's view; each
+ * symbol is bound on its own first call.
  *
  * @param call The call that needs it, named in a permission error.
  * @returns The table.
@@ -338,36 +405,32 @@ export function socketSymbols(call: string): SocketSymbols {
  * @throws {Error} On an architecture other than x86_64 and aarch64.
  */
 export function libc(call: string): Libc {
-  return table ??= bind(loaded ??= load(call));
+  return table ?? start(call);
 }
 
 /**
  * Replaces the symbol table the wrappers call, until the returned handle is
- * disposed: the one seam below the wrappers. The replacement is bound as the
- * loaded table is, so a table whose glibc wrappers are `null` takes the
- * `syscall(2)` path. A replacement that fails a call must set errno (through
- * a view over the real `__errno_location()`) and return -1, as libc does.
+ * disposed: the one seam below the wrappers. Every symbol but the socket
+ * calls is bound first.
+ * The replacement is bound as a glibc would be, so a table whose glibc
+ * wrappers are `null` takes the `syscall(2)` path. A replacement that fails
+ * a call must set errno (through a view over the real `__errno_location()`)
+ * and return -1, as libc does.
  *
- * @param replace Makes the replacement from the loaded symbols.
+ * @param replace Makes the replacement from the symbols.
  * @returns A handle that puts back the table in use before.
  */
 export function replaceSymbols(replace: (loaded: Core) => Core): Disposable {
+  libc("replaceSymbols");
   const previous = table;
-  loaded ??= load("replaceSymbols");
-  table = bind(replace({ ...fallbackSymbols(), ...loaded }));
+  const names = (Object.keys(SYMBOLS) as SymbolName[]).filter((name) =>
+    !(SOCKET as readonly string[]).includes(name)
+  );
+  dlopen(names, "replaceSymbols");
+  table = bind(replace(Object.fromEntries(names.map((name) => [name, bound[name]])) as Core));
   return {
     [Symbol.dispose](): void {
       table = previous;
     },
   };
-}
-
-// On another architecture, the first call throws, not the import.
-if (
-  Deno.permissions.querySync?.({ name: "ffi" }).state === "granted" &&
-  ARCHES.includes(Deno.build.arch)
-) {
-  loaded = load("dlopen");
-  // A glibc older than 2.36 needs the stand-ins: bound now, at load, too.
-  table = bind(loaded);
 }

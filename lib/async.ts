@@ -135,11 +135,17 @@ export function delay(ms: number): Promise<void> {
   return abortable(AbortSignal.timeout(ms), () => {}, ({ resolve }) => resolve());
 }
 
+/** The jobs of the pending {@linkcode afterThisTurn} timer, if one is pending. */
+let turn: Set<() => void> | undefined;
+
 /**
  * Runs `fn` on a timer, once this turn and the continuations it resolved are
- * over. The timer keeps Deno running until it fires.
+ * over. The timer keeps Deno running until it fires. Every call made before
+ * it fires shares it: a timer costs ~30 µs to make here, a good part of a
+ * pooled get, which lets its helper go and refills its pool.
  *
- * @param fn What to run.
+ * @param fn What to run. An error it throws is reported, as an event
+ * listener's is, and the jobs after it still run.
  * @returns A function that cancels it.
  *
  * @example Let a helper go after the caller has its answer
@@ -149,7 +155,23 @@ export function delay(ms: number): Promise<void> {
  * ```
  */
 export function afterThisTurn(fn: () => void): () => void {
-  const timer = AbortSignal.timeout(0);
-  timer.addEventListener("abort", fn, { once: true });
-  return () => timer.removeEventListener("abort", fn);
+  const job = (): void => fn();
+  let jobs = turn;
+  if (jobs === undefined) {
+    const mine = jobs = turn = new Set();
+    // onabort rather than addEventListener: ~6 µs less in a cold path (a
+    // pooled get), and the timer holds the signal, so it fires all the same.
+    AbortSignal.timeout(0).onabort = () => {
+      if (turn === mine) turn = undefined;
+      for (const job of mine) {
+        try {
+          job();
+        } catch (error) {
+          reportError(error);
+        }
+      }
+    };
+  }
+  jobs.add(job);
+  return () => void jobs.delete(job);
 }

@@ -10,6 +10,7 @@ import { attachOnThread, type AttachOptions } from "./attach.ts";
 import { assertAttachOptions, assertTarget, checkMount } from "./check.ts";
 import { explainSourceError } from "./hints.ts";
 import type { Mount, MountTarget } from "./mount.ts";
+import type { ThreadContext } from "./unmount.ts";
 import { makeSource, type MountFdOptions } from "./source.ts";
 
 /**
@@ -24,6 +25,10 @@ import { makeSource, type MountFdOptions } from "./source.ts";
  * ```
  */
 export interface MountIntoOptions extends MountFdOptions, AttachOptions {}
+
+const NO_OPTIONS: MountIntoOptions = Object.freeze({});
+/** The calling thread, with its own `/proc`. */
+const THIS_THREAD: ThreadContext = Object.freeze({});
 
 /**
  * Makes the whole mount at `target`, in the caller's mount namespace:
@@ -68,10 +73,12 @@ export async function mountInto(
     assertTarget(target);
     assertAttachOptions(options, target);
     options?.signal?.throwIfAborted();
-    const source = await makeSource(mount, type, options ?? {});
+    const made = makeSource(mount, type, options ?? NO_OPTIONS);
+    // A plain source comes at once: no await, no turn of the microtask queue.
+    const source = made instanceof Promise ? await made : made;
     try {
       options?.signal?.throwIfAborted();
-      attachOnThread(source, target, options ?? {}, {});
+      attachOnThread(source, target, options ?? NO_OPTIONS, THIS_THREAD);
     } finally {
       source.close(); // not `using`: see attachOnThread()
     }

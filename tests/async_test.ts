@@ -76,3 +76,49 @@ Deno.test("orAbort, delay and afterThisTurn", async () => {
   await delay(20);
   assert.deepEqual(ran, ["ran"]);
 });
+
+Deno.test("afterThisTurn: the jobs of a turn run in order, each once, one failing", async () => {
+  const ran: number[] = [];
+  const reported: unknown[] = [];
+  const onError = (event: ErrorEvent): void => {
+    event.preventDefault();
+    reported.push(event.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const job = (): void => void ran.push(1);
+    afterThisTurn(job);
+    afterThisTurn(() => {
+      throw new Error("job 2");
+    });
+    afterThisTurn(job); // the same function twice runs twice
+    let cancel = (): void => {};
+    afterThisTurn(() => {
+      cancel(); // a job cancels one after it
+      afterThisTurn(() => ran.push(6)); // a job's own job waits for the next turn
+      ran.push(5);
+    });
+    cancel = afterThisTurn(() => ran.push(4));
+    await delay(20);
+    assert.deepEqual(ran, [1, 1, 5, 6]);
+    assert.deepEqual(reported.map((error) => (error as Error).message), ["job 2"]);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
+
+Deno.test("afterThisTurn: a job runs though nothing holds its timer but Deno (a GC first)", async () => {
+  const script = `import { afterThisTurn } from ${
+    JSON.stringify(import.meta.resolve("../lib/async.ts"))
+  };
+afterThisTurn(() => console.log("ran"));
+(globalThis as unknown as { gc(): void }).gc();
+(globalThis as unknown as { gc(): void }).gc();`;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(code, 0);
+  assert.equal(new TextDecoder().decode(stdout), "ran\n");
+});

@@ -14,8 +14,7 @@ import { openNamespaceFile } from "../namespace_file.ts";
 import { Handles } from "../userns/handles.ts";
 import type { MountNamespace, MountNamespaceOptions } from "./mount_namespace.ts";
 import { assertStillIn, namespaceProcess } from "./process.ts";
-import { WORKER_OP } from "./rpc.ts";
-import { WorkerMountNamespace } from "./worker_namespace.ts";
+import type { WorkerMountNamespace } from "./worker_namespace.ts";
 
 const DEFAULT_TIMEOUT = 10_000;
 const WORKER_URL = new URL("./worker.ts", import.meta.url);
@@ -62,7 +61,9 @@ export async function openMountNamespace(
 
 /**
  * {@linkcode openMountNamespace} with the Worker's module given: tests run
- * one that adds requests of their own, and a subclass that sends them.
+ * one that adds requests of their own, and a subclass that sends them. The
+ * main thread's side of the Worker is loaded here, on the first call, not
+ * when the module is imported.
  *
  * @param nsPath The namespace file.
  * @param options The user namespace cache, and a timeout.
@@ -74,7 +75,7 @@ export async function openNamespace<T extends WorkerMountNamespace = WorkerMount
   nsPath: string,
   options: MountNamespaceOptions,
   workerUrl: URL,
-  Class: typeof WorkerMountNamespace = WorkerMountNamespace,
+  Class?: typeof WorkerMountNamespace,
 ): Promise<T> {
   assertPath(nsPath, "nsPath");
   const { timeout = DEFAULT_TIMEOUT, closeTimeout = DEFAULT_TIMEOUT } = options;
@@ -90,10 +91,14 @@ export async function openNamespace<T extends WorkerMountNamespace = WorkerMount
   }
   using nsFd = openNamespaceFile(nsPath, "mnt");
   assertWorkerLoadable(workerUrl);
+  const [{ WorkerMountNamespace }, { WORKER_OP }] = await Promise.all([
+    import("./worker_namespace.ts"),
+    import("./rpc.ts"),
+  ]);
   const process = namespaceProcess(nsPath, nsFd.fd);
   let ns: T;
   try {
-    ns = new Class(nsPath, workerUrl, options.handles, closeTimeout) as T;
+    ns = new (Class ?? WorkerMountNamespace)(nsPath, workerUrl, options.handles, closeTimeout) as T;
   } catch (error) {
     process?.root.close();
     throw error;

@@ -235,7 +235,11 @@ export class Handles {
       let flight = this.#flights.get(key);
       if (flight === undefined) {
         UNSHARE.checkPermission();
-        flight = this.#start(key, mapping);
+        // An idle pooled helper is mapped in this turn: no flight, no wait.
+        const pooled = this.#pool?.mapIdle(mapping) ?? "none";
+        if (typeof pooled === "object") return Promise.resolve(this.#landPooled(key, pooled));
+        // After a pooled helper failed, a fresh one: its error is the one to report.
+        flight = this.#start(key, mapping, pooled === "none");
       }
       return this.#join(flight, signal).catch(
         (error) => Promise.reject(PermissionError.in(error, "Handles.get")),
@@ -322,7 +326,7 @@ export class Handles {
     return this.#cache.get(mappingKey(mapping));
   }
 
-  #start(key: string, mapping: Mapping): Flight {
+  #start(key: string, mapping: Mapping, fromPool: boolean): Flight {
     // Copy the ranges: the caller may change its arrays while we wait.
     const copy: Mapping = {
       uidMappings: mapping.uidMappings.map((m) => ({ ...m })),
@@ -335,7 +339,7 @@ export class Handles {
       generation: this.#generation,
       settled: Promise.resolve(),
     };
-    const settled = this.#create(copy, flight.controller.signal).then(
+    const settled = this.#create(copy, flight.controller.signal, fromPool).then(
       (base) => this.#land(flight, base),
       (error) => {
         this.#leave(flight);
@@ -353,12 +357,13 @@ export class Handles {
   }
 
   /**
-   * A namespace from a pooled helper, or else from a new one: also when the
-   * pooled one fails, so that an error always comes from a fresh helper, and
-   * a refused mapping does not use up the pool.
+   * A namespace from a pooled helper (unless `fromPool` is false), or else
+   * from a new one: also when the pooled one fails, so that an error always
+   * comes from a fresh helper, and a refused mapping does not use up the
+   * pool.
    */
-  async #create(mapping: Mapping, signal: AbortSignal): Promise<OwnedFd> {
-    const slot = this.#pool?.take();
+  async #create(mapping: Mapping, signal: AbortSignal, fromPool: boolean): Promise<OwnedFd> {
+    const slot = fromPool ? this.#pool?.take() : undefined;
     if (slot !== undefined) {
       const userns = await useSlot(slot, mapping, signal);
       if (userns !== undefined) return userns;
@@ -386,6 +391,13 @@ export class Handles {
     } else {
       base.close();
     }
+  }
+
+  /** Caches a namespace from the pool's fast path; the caller's dup of it. */
+  #landPooled(key: string, base: OwnedFd): OwnedFd {
+    this.#cache.set(key, base);
+    this.#pool!.refill();
+    return base.dup();
   }
 
   /** Takes a flight out of the map, so that no later get joins it. */

@@ -23,7 +23,7 @@ import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts"
 import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { close, open, openAt, readText, writeOnce, writeText } from "../../ffi/syscalls.ts";
-import { within } from "../async.ts";
+import { afterThisTurn, within } from "../async.ts";
 import { OwnedFd } from "../fd.ts";
 import { formatIDMaps, parseIDMap } from "./idmap.ts";
 import type { IDMap, Mapping } from "../mount.ts";
@@ -76,6 +76,8 @@ export class Helper {
   #entered = false;
   #exited = false;
   #end: Promise<HelperEnd> | undefined;
+  /** From {@linkcode Helper.letGo}: its end is scheduled. */
+  #cancelLetGo: (() => void) | undefined;
 
   /**
    * Spawns a helper and pins its `/proc/PID`. Its stderr is read only once
@@ -136,9 +138,23 @@ export class Helper {
     return this.#exited;
   }
 
-  /** Whether {@linkcode Helper.end} was called: it is on its way out. */
+  /**
+   * Whether it is on its way out: {@linkcode Helper.end} was called, or is
+   * scheduled ({@linkcode Helper.letGo}).
+   */
   get ending(): boolean {
-    return this.#end !== undefined;
+    return this.#end !== undefined || this.#cancelLetGo !== undefined;
+  }
+
+  /**
+   * Calls {@linkcode Helper.end} on a timer, once this turn is over: for a
+   * helper whose namespace is open and handed over, so that closing its
+   * pipes does not fall on the caller's turn. It counts as
+   * {@linkcode Helper.ending} from now on.
+   */
+  letGo(): void {
+    if (this.ending) return;
+    this.#cancelLetGo = afterThisTurn(() => void this.end());
   }
 
   /**
@@ -258,6 +274,7 @@ export class Helper {
    * @returns How it ended.
    */
   end(stderr = false): Promise<HelperEnd> {
+    this.#cancelLetGo?.();
     return this.#end ??= this.#finish(stderr);
   }
 

@@ -108,8 +108,31 @@ export class HelperPool {
     if (index < 0) index = this.#slots.findIndex(({ helper }) => !helper.entered);
     if (index < 0) return undefined;
     const [slot] = this.#slots.splice(index, 1);
-    slot.helper.ref();
+    // One on its way keeps Deno running while a get waits for it; an idle
+    // one is mapped at once, then let go, which refs it.
+    if (!slot.helper.entered) slot.helper.ref();
     return slot;
+  }
+
+  /**
+   * A get's fast path: maps an idle helper at once, in the caller's turn,
+   * and lets it go. The caller calls {@linkcode HelperPool.refill} once
+   * done.
+   *
+   * @param mapping The checked mapping, used before this returns.
+   * @returns The namespace; `"none"` if no helper is idle; `"failed"` if the
+   * one taken could not be mapped (it is ended, in the background): then the
+   * caller spawns afresh, and reports the error, if any.
+   */
+  mapIdle(mapping: Mapping): OwnedFd | "none" | "failed" {
+    const index = this.#slots.findIndex(({ helper }) => helper.entered && !helper.exited);
+    if (index < 0) return "none";
+    this.#wake();
+    const { helper } = this.#slots.splice(index, 1)[0];
+    const userns = mapTaken(helper, mapping);
+    if (userns !== undefined) return userns;
+    helper.end();
+    return "failed";
   }
 
   /**
@@ -136,10 +159,11 @@ export class HelperPool {
 
   /**
    * Ends every helper still in the pool (an idle one is let go, one on its
-   * way is killed) and kills taken ones that are on their way out. All are
-   * reaped in the background ({@linkcode HelperPool.settled}). A taken
-   * helper that still serves a get is left to it. The pool rests until the
-   * next take.
+   * way is killed) and kills taken ones that are on their way out, or let
+   * go and not yet ended: a helper stopped (`SIGSTOP`) after its get is
+   * ended too, not waited for. All are reaped in the background
+   * ({@linkcode HelperPool.settled}). A taken helper that still serves a get
+   * is left to it. The pool rests until the next take.
    */
   release(): void {
     this.#cancelFill?.();
@@ -151,7 +175,11 @@ export class HelperPool {
       slot.controller.abort();
       if (slot.helper.entered) slot.helper.end();
     }
-    for (const helper of this.#helpers) if (helper.ending) helper.kill();
+    for (const helper of this.#helpers) {
+      if (!helper.ending) continue;
+      helper.end();
+      helper.kill();
+    }
   }
 
   /**
@@ -281,19 +309,29 @@ export async function useSlot(
       return undefined;
     }
   }
+  const userns = mapTaken(helper, mapping);
+  if (userns === undefined) await helper.end();
+  return userns;
+}
+
+/**
+ * Maps a taken helper that is in its namespace, and lets it go on a timer:
+ * closing its pipes would cost the get's caller a good part of its time, and
+ * nothing waits for it but settled().
+ *
+ * @returns The namespace, or `undefined` if the helper is dead or dying since
+ * it was last seen (ESRCH once reaped, its pid never reused; EACCES from a
+ * zombie's /proc for a rootless caller), or the kernel refused the map (a
+ * fresh helper will say so again): then it is killed, for its caller to end.
+ */
+function mapTaken(helper: Helper, mapping: Mapping): OwnedFd | undefined {
   let userns: OwnedFd;
   try {
     userns = helper.map(mapping);
   } catch {
-    // Dead or dying since it was last seen: ESRCH once reaped (its pid was
-    // never reused), EACCES from a zombie's /proc for a rootless caller. Or
-    // the kernel refused the map: a fresh helper will say so again.
     helper.kill();
-    await helper.end();
     return undefined;
   }
-  // Let it go on a timer: closing its pipes would cost this get's caller a
-  // good part of its time, and nothing waits for it but settled().
-  afterThisTurn(() => void helper.end());
+  helper.letGo();
   return userns;
 }

@@ -55,11 +55,9 @@ function granted(command: string): boolean {
   return Deno.permissions.querySync({ name: "run", command }).state === "granted";
 }
 
-const ffiGranted = Deno.permissions.querySync?.({ name: "ffi" }).state === "granted";
-
 /**
- * A program this module runs, by name and purpose. Where `--allow-ffi` is
- * granted at load, it is found at once; else on first use.
+ * A program this module runs, by name and purpose, found on first use:
+ * importing the module looks for nothing.
  */
 export class Program {
   /** Its name, such as `"unshare"`. */
@@ -70,7 +68,7 @@ export class Program {
   #granted = false;
 
   /**
-   * Names a program; finds it now if `--allow-ffi` is granted.
+   * Names a program.
    *
    * @param name Its name.
    * @param purpose What it is for, for a permission error.
@@ -78,7 +76,6 @@ export class Program {
   constructor(name: string, purpose: string) {
     this.name = name;
     this.purpose = purpose;
-    if (ffiGranted) this.#path = findProgram(name);
   }
 
   /**

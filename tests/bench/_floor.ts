@@ -12,7 +12,7 @@ import type { Floor } from "./_pairs.ts";
 const SOURCE = fileURLToPath(new URL("./floor.c", import.meta.url));
 
 /** The operations `floor.c` times. */
-export type FloorOp = "open" | "idmap" | "dup" | "userns";
+export type FloorOp = "open" | "idmap" | "dup" | "userns" | "pooled";
 
 /** A running floor program, or the reason there is none. */
 export interface CFloor {

@@ -92,7 +92,8 @@ export interface Pair {
   rounds: number;
 }
 
-const bare = Deno.dlopen("libc.so.6", {
+/** libc, bound bare, for the baselines. */
+export const bare = Deno.dlopen("libc.so.6", {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -130,20 +131,20 @@ const O_PATH_CLOEXEC = 0o10000000 | 0o2000000;
 const OPEN_TREE = 1 | 0o2000000; // OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
 const AT_FDCWD = -100;
 const AT_EMPTY_PATH = 0x1000;
-const F_DUPFD_CLOEXEC = 1030;
+/** fcntl(2)'s F_DUPFD_CLOEXEC. */
+export const F_DUPFD_CLOEXEC = 1030;
 const MOUNT_ATTR_IDMAP = 0x100000n;
 const MOVE_MOUNT_EMPTY = 0x4 | 0x40; // MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
 const MNT_DETACH = 2;
 const SYS_OPENAT2 = 437n;
 const EMPTY = new Uint8Array(1);
-const PING = new Uint8Array([0x2e]);
 
 /**
  * A synchronous side given as the loop application code writes: each side's
  * loop is its own function, so that the engine optimizes it as it would the
  * caller's. `deno bench` runs one iteration of it at a time.
  */
-function looped(name: string, loop: (n: number) => void): Side {
+export function looped(name: string, loop: (n: number) => void): Side {
   return { name, fn: () => loop(1), loop };
 }
 
@@ -153,7 +154,7 @@ function looped(name: string, loop: (n: number) => void): Side {
  * `async` (a plain one overflows its stack after some thousands of
  * iterations), and wrapping the loop in one would add a promise per call.
  */
-function loopedAsync(
+export function loopedAsync(
   name: string,
   once: () => Promise<void>,
   loop: (n: number) => Promise<void>,
@@ -166,7 +167,7 @@ function loopedAsync(
  * `await null` after them: what one `await` costs after those syscalls on
  * this machine, the least an async API adds to its synchronous baseline.
  */
-function awaitPair(
+export function awaitPair(
   operation: string,
   name: string,
   syscalls: () => void,
@@ -214,35 +215,11 @@ export const IDS = {
 } as const;
 
 /** `n` distinct mappings of one id each, from host id `first`. */
-function mappings(n: number, first: number): Mapping[] {
+export function mappings(n: number, first: number): Mapping[] {
   return Array.from({ length: n }, (_, i) => {
     const range = [{ containerID: 0, hostID: first + i, size: 1 }];
     return { uidMappings: range, gidMappings: range };
   });
-}
-
-let next = 0;
-/** A mapping no recent call used: 20,000 of them in turn. */
-function freshMapping(): Mapping {
-  const range = [{ containerID: 0, hostID: IDS.fresh + next++ % 20000, size: 1 }];
-  return { uidMappings: range, gidMappings: range };
-}
-
-/** A bare `Deno.Command` spawn of the helper, pinged and let go as the library does. */
-async function bareHelper(): Promise<void> {
-  const child = new Deno.Command("unshare", {
-    args: ["--user", "--", "cat"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const reader = child.stdout.getReader();
-  await writer.write(PING);
-  await reader.read();
-  await writer.close();
-  while (!(await reader.read()).done);
-  await child.status;
 }
 
 /** Pairs with what they need, and a way to clean up. */
@@ -407,202 +384,6 @@ export async function mountFdBench(scratch: Scratch, floor?: CFloor): Promise<Be
       userns.close();
       handles.release();
       rootFd.close();
-    },
-  };
-}
-
-/**
- * The Handles pairs: cached gets (with 1 and 1,000 mappings cached), new
- * mappings with and without a pool, and concurrent new mappings.
- *
- * @param floor The C floor, for `medians.ts`.
- * @returns The pairs, with their caches filled.
- */
-export async function usernsBench(floor?: CFloor): Promise<Bench> {
-  const mapping = mappings(1, IDS.cached)[0];
-  const handles = new Handles();
-  const userns = await handles.get(mapping);
-  // 1,000 cached mappings, against 1.
-  const many = mappings(1000, IDS.many);
-  const big = new Handles();
-  for (let i = 0; i < many.length; i += 25) {
-    for (const fd of await Promise.all(many.slice(i, i + 25).map((m) => big.get(m)))) fd.close();
-  }
-  const small = new Handles();
-  (await small.get(many[500])).close();
-  const pooled = new Handles({ prespawn: 1 });
-  await pooled.ready();
-  const set = mappings(32, IDS.concurrent);
-  const dupFloor = floor?.floor("fcntl(F_DUPFD_CLOEXEC) + close", "dup");
-  // The same dup, behind the promise an async API returns: no await inside.
-  // deno-lint-ignore require-await
-  const dupAsync = async () => bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0);
-  const usernsFloor = floor?.floor("clone(CLONE_NEWUSER) + maps + open + kill + wait", "userns");
-  const usernsFloor32 = floor?.floor("32 × (clone(CLONE_NEWUSER) + maps + ...)", "userns", 32);
-  return {
-    pairs: [
-      {
-        operation: "cached `Handles.get` + close",
-        library: loopedAsync(
-          "Handles.get (cached) + close",
-          async () => {
-            (await handles.get(mapping)).close();
-          },
-          async (n) => {
-            for (let i = 0; i < n; i++) (await handles.get(mapping)).close();
-          },
-        ),
-        baseline: looped("fcntl(F_DUPFD_CLOEXEC) + close", (n) => {
-          for (let i = 0; i < n; i++) bare.close(bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0));
-        }),
-        floor: dupFloor,
-        targets: [{ kind: "ratio", max: 1.3 }, { kind: "time", maxMicros: 5 }],
-        n: 50000,
-        batch: 1000,
-        rounds: 120,
-      },
-      {
-        operation: "cached `Handles.get` + close, against an awaited baseline",
-        library: loopedAsync(
-          "Handles.get (cached) + close",
-          async () => {
-            (await handles.get(mapping)).close();
-          },
-          async (n) => {
-            for (let i = 0; i < n; i++) (await handles.get(mapping)).close();
-          },
-        ),
-        baseline: loopedAsync(
-          "await (async fcntl(F_DUPFD_CLOEXEC)) + close",
-          async () => {
-            bare.close(await dupAsync());
-          },
-          async (n) => {
-            for (let i = 0; i < n; i++) bare.close(await dupAsync());
-          },
-        ),
-        floor: dupFloor,
-        targets: [],
-        n: 50000,
-        batch: 1000,
-        rounds: 120,
-      },
-      awaitPair(
-        "`fcntl(F_DUPFD_CLOEXEC)` + close, then one `await`: what an `await` costs after a syscall here",
-        "fcntl(F_DUPFD_CLOEXEC) + close",
-        () => bare.close(bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0)),
-        dupFloor,
-        { n: 50000, batch: 1000, rounds: 120 },
-      ),
-      {
-        operation: "cached `Handles.get` + close, 1,000 mappings cached vs 1",
-        library: loopedAsync(
-          "Handles.get + close, 1,000 cached",
-          async () => {
-            (await big.get(many[500])).close();
-          },
-          async (n) => {
-            for (let i = 0; i < n; i++) (await big.get(many[500])).close();
-          },
-        ),
-        baseline: loopedAsync(
-          "Handles.get + close, 1 cached",
-          async () => {
-            (await small.get(many[500])).close();
-          },
-          async (n) => {
-            for (let i = 0; i < n; i++) (await small.get(many[500])).close();
-          },
-        ),
-        floor: dupFloor,
-        targets: [{ kind: "ratio", max: 1.2 }],
-        n: 50000,
-        batch: 1000,
-        rounds: 120,
-      },
-      {
-        operation: "new-mapping `Handles.get`, no pool",
-        library: {
-          name: "Handles.get (new mapping) + close",
-          fn: async () => {
-            using fresh = new Handles();
-            (await fresh.get(freshMapping())).close();
-          },
-        },
-        baseline: {
-          name: "bare spawn of the helper (unshare --user cat)",
-          fn: bareHelper,
-        },
-        floor: usernsFloor,
-        targets: [{ kind: "ratio", max: 1.05 }],
-        n: 200,
-        batch: 1,
-        rounds: 150,
-      },
-      {
-        operation: "new-mapping `Handles.get`, warm pool (`prespawn: 1`)",
-        library: {
-          name: "Handles.get (new mapping, warm pool) + close",
-          fn: async () => (await pooled.get(freshMapping())).close(),
-          // Untimed: the refill the previous get scheduled.
-          before: () => pooled.ready(),
-        },
-        baseline: {
-          name: "bare spawn of the helper (unshare --user cat)",
-          fn: bareHelper,
-        },
-        floor: usernsFloor,
-        targets: [{ kind: "floor", max: 0.35 }, { kind: "time", maxMicros: 500 }],
-        n: 200,
-        batch: 1,
-        rounds: 150,
-      },
-      {
-        operation: "32 distinct new mappings, concurrent vs serial",
-        library: {
-          name: "32 gets at once",
-          fn: async () => {
-            using fresh = new Handles();
-            for (const fd of await Promise.all(set.map((m) => fresh.get(m)))) fd.close();
-          },
-        },
-        baseline: {
-          name: "32 gets one after another",
-          fn: async () => {
-            using fresh = new Handles();
-            for (const m of set) (await fresh.get(m)).close();
-          },
-        },
-        floor: usernsFloor32,
-        targets: [{ kind: "ratio", max: 1 }],
-        n: 20,
-        batch: 1,
-        rounds: 25,
-      },
-      {
-        operation: "32 bare helper spawns, concurrent vs serial: this machine's ceiling",
-        library: {
-          name: "32 bare spawns at once",
-          fn: async () => {
-            await Promise.all(set.map(bareHelper));
-          },
-        },
-        baseline: {
-          name: "32 bare spawns one after another",
-          fn: async () => {
-            for (let i = 0; i < set.length; i++) await bareHelper();
-          },
-        },
-        floor: usernsFloor32,
-        targets: [],
-        n: 20,
-        batch: 1,
-        rounds: 25,
-      },
-    ],
-    close(): void {
-      userns.close();
-      for (const h of [handles, big, small, pooled]) h.release();
     },
   };
 }

@@ -18,6 +18,9 @@
  *   idmap   open_tree(OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC) + mount_setattr(MOUNT_ATTR_IDMAP) + close
  *   dup     fcntl(F_DUPFD_CLOEXEC) + close, of the user namespace fd
  *   userns  clone(CLONE_NEWUSER) + setgroups, uid_map, gid_map + open ns/user + kill + wait + close
+ *   pooled  uid_map, gid_map + open ns/user, of a process already waiting in its new user
+ *           namespace with setgroups denied (what a pool of helpers prepares): the clone
+ *           before and the kill, wait and close after are not timed
  *
  * EOF on stdin ends it, with status 0.
  */
@@ -84,10 +87,23 @@ static void write_file(pid_t pid, const char *name, const char *text)
 	close(fd);
 }
 
-/* A user namespace mapping 0 to host_id: its fd. */
-static int make_userns(void)
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/*
+ * A user namespace mapping 0 to host_id: its fd. The child only waits to be
+ * killed. With took: the time of the maps and the open of ns/user alone, what
+ * a get pays when a process waits ready in its new namespace, setgroups
+ * denied (a pool of helpers).
+ */
+static int make_userns(double *took)
 {
 	char path[64], map[64];
+	double start;
 	pid_t pid;
 	int fd;
 
@@ -100,11 +116,14 @@ static int make_userns(void)
 			pause();
 	}
 	snprintf(map, sizeof(map), "0 %lu 1\n", host_id);
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 	write_file(pid, "setgroups", "deny\n");
+	start = now_us();
 	write_file(pid, "uid_map", map);
 	write_file(pid, "gid_map", map);
-	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (took)
+		*took = now_us() - start;
 	kill(pid, SIGKILL);
 	if (fd < 0)
 		fail("open ns/user");
@@ -145,14 +164,16 @@ static void op_dup(void)
 
 static void op_userns(void)
 {
-	close(make_userns());
+	close(make_userns(NULL));
 }
 
-static double now_us(void)
+/* The pool's floor: the time of the maps and the open alone, in microseconds. */
+static double op_pooled(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	double took;
+
+	close(make_userns(&took));
+	return took;
 }
 
 int main(int argc, char *argv[])
@@ -166,7 +187,7 @@ int main(int argc, char *argv[])
 	}
 	dir = argv[1];
 	host_id = strtoul(argv[2], NULL, 10);
-	userns_fd = make_userns();
+	userns_fd = make_userns(NULL);
 	while (fgets(line, sizeof(line), stdin)) {
 		void (*op)(void) = NULL;
 		double start;
@@ -183,6 +204,17 @@ int main(int argc, char *argv[])
 			op = op_dup;
 		else if (!strcmp(name, "userns"))
 			op = op_userns;
+		else if (!strcmp(name, "pooled")) {
+			double total = 0;
+
+			for (long i = 0; i < n / 10 + 1 && i < 100; i++)
+				op_pooled();
+			for (long i = 0; i < n; i++)
+				total += op_pooled();
+			printf("%.4f\n", total / (double)n);
+			fflush(stdout);
+			continue;
+		}
 		if (!op) {
 			errno = EINVAL;
 			fail(name);

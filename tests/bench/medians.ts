@@ -49,8 +49,8 @@ import {
   type Side,
   type Target,
   type Timing,
-  usernsBench,
 } from "./_pairs.ts";
+import { usernsBench } from "./_userns_pairs.ts";
 import { makeScratch } from "./_scratch.ts";
 
 const REEXEC = "MOUNTFD_BENCH_NAMESPACE";

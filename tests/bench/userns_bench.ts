@@ -6,7 +6,7 @@
  * @module
  */
 
-import { usernsBench } from "./_pairs.ts";
+import { usernsBench } from "./_userns_pairs.ts";
 import { register } from "./_register.ts";
 
 register(await usernsBench());

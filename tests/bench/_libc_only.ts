@@ -1,2 +1,0 @@
-// The cost of ffi/libc.ts alone: with --allow-ffi it binds its whole symbol table at load.
-import "../../ffi/libc.ts";
