@@ -12,9 +12,11 @@
  *
  * Mount sources and other fds go between processes over Unix sockets
  * ({@linkcode UnixConnection}, {@linkcode sendMountSources}). The mount
- * broker ({@linkcode addMountBroker}, {@linkcode requestDirectoryMount})
- * gives unprivileged users id-mapped mounts of their own directories over
- * Varlink, as systemd-mountfsd does.
+ * broker gives unprivileged users id-mapped mounts of their own directories
+ * over Varlink, as systemd-mountfsd does: {@linkcode requestDirectoryMount}
+ * asks it; its service, `addMountBroker`, is the subpath export
+ * `@mountfd/mountfd/broker` (`broker.ts`), which importing this module does
+ * not load.
  *
  * A string target is a path of the caller's mount namespace, resolved as
  * mount(2) would, symlinks followed: inside a container's tree, give the
@@ -108,15 +110,8 @@ export {
   type WireMessage,
 } from "./lib/socket/message.ts";
 
-// Varlink: a service and a client.
+// Varlink: a client (the service is in broker.ts).
 export { VarlinkError } from "./lib/varlink/error.ts";
-export {
-  type VarlinkCall,
-  type VarlinkMethod,
-  type VarlinkReply,
-  VarlinkService,
-  type VarlinkServiceOptions,
-} from "./lib/varlink/service.ts";
 export {
   type VarlinkCallOptions,
   VarlinkClient,
@@ -124,13 +119,12 @@ export {
 } from "./lib/varlink/client.ts";
 
 // The mount broker: id-mapped mounts of their own directories for unprivileged users.
+// Its service (addMountBroker, VarlinkService) is @mountfd/mountfd/broker: see broker.ts.
 export {
-  addMountBroker,
-  type MountBrokerOptions,
   type MountDirectoryMode,
   MOUNTFD_INTERFACE,
   SYSTEMD_INTERFACE,
-} from "./lib/broker/mount_directory.ts";
+} from "./lib/broker/interface.ts";
 export {
   DEFAULT_BROKER_SOCKET,
   type DirectoryMountOptions,

@@ -18,13 +18,8 @@
  */
 
 import { parseArgs } from "node:util";
-import {
-  addMountBroker,
-  DEFAULT_BROKER_SOCKET,
-  UnixListener,
-  VarlinkService,
-  type VarlinkServiceOptions,
-} from "../mod.ts";
+import { DEFAULT_BROKER_SOCKET, UnixListener } from "../mod.ts";
+import { addMountBroker, VarlinkService, type VarlinkServiceOptions } from "../broker.ts";
 
 const USAGE = `Usage: mount-broker [--socket PATH | --listen-fd N]
 

@@ -16,8 +16,8 @@ import {
   UnixListener,
   VarlinkClient,
   VarlinkError,
-  VarlinkService,
 } from "../mod.ts";
+import { VarlinkService } from "../broker.ts";
 import "./_broker.ts"; // binds the socket calls at load
 import { leavesNothing, openFds } from "./_leaks.ts";
 

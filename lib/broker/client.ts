@@ -10,11 +10,7 @@ import { open } from "../../ffi/syscalls.ts";
 import { OwnedFd } from "../fd.ts";
 import { MountSource } from "../source.ts";
 import { VarlinkClient } from "../varlink/client.ts";
-import {
-  type MountDirectoryMode,
-  MOUNTFD_INTERFACE,
-  SYSTEMD_INTERFACE,
-} from "./mount_directory.ts";
+import { type MountDirectoryMode, MOUNTFD_INTERFACE, SYSTEMD_INTERFACE } from "./interface.ts";
 
 /**
  * Where the broker listens unless told otherwise.

@@ -28,42 +28,7 @@ import { VarlinkError } from "../varlink/error.ts";
 import { WorkerPool } from "./pool.ts";
 import { type CallerUserns, forgetUserns, inspectUserns, outsideOf, shiftInto } from "./userns.ts";
 import { FOREIGN_BASE, FOREIGN_SIZE } from "./worker.ts";
-
-/**
- * The mapping modes of MountDirectory: `root` (the caller's ids on disk show
- * as 0, or as the ids asked for), `foreign` (on-disk `0x7FFE0000 + n` shows
- * as `n`), `identity` (no mapping), `auto` (`foreign` for a foreign-owned
- * directory, else `root`).
- *
- * @example
- * ```ts
- * import type { MountDirectoryMode } from "@mountfd/mountfd";
- * const mode: MountDirectoryMode = "foreign";
- * ```
- */
-export type MountDirectoryMode = "auto" | "root" | "foreign" | "identity";
-
-/**
- * systemd's interface, which the broker answers as systemd-mountfsd does.
- *
- * @example
- * ```ts
- * import { SYSTEMD_INTERFACE } from "@mountfd/mountfd";
- * console.log(`${SYSTEMD_INTERFACE}.MountDirectory`);
- * ```
- */
-export const SYSTEMD_INTERFACE = "io.systemd.MountFileSystem";
-/**
- * Ours, beside it: `MountDirectory` with `uid` and `gid`, the ids inside the
- * caller's user namespace that its own files show as.
- *
- * @example
- * ```ts
- * import { MOUNTFD_INTERFACE } from "@mountfd/mountfd";
- * console.log(`${MOUNTFD_INTERFACE}.MountDirectory`); // dev.mountfd.MountFileSystem.MountDirectory
- * ```
- */
-export const MOUNTFD_INTERFACE = "dev.mountfd.MountFileSystem";
+import { type MountDirectoryMode, MOUNTFD_INTERFACE, SYSTEMD_INTERFACE } from "./interface.ts";
 
 const SYSTEMD_IDL = `interface ${SYSTEMD_INTERFACE}
 type MountMapMode (root, foreign, identity, auto)
@@ -92,7 +57,7 @@ const KNOWN = new Set([
  *
  * @example
  * ```ts
- * import type { MountBrokerOptions } from "@mountfd/mountfd";
+ * import type { MountBrokerOptions } from "@mountfd/mountfd/broker";
  * const options: MountBrokerOptions = { maxJobs: 16 };
  * ```
  */
@@ -274,7 +239,8 @@ class Broker {
  *
  * @example Serve the broker
  * ```ts
- * import { addMountBroker, UnixListener, VarlinkService } from "@mountfd/mountfd";
+ * import { addMountBroker, VarlinkService } from "@mountfd/mountfd/broker";
+ * import { UnixListener } from "@mountfd/mountfd";
  *
  * const service = new VarlinkService({ product: "mount broker" });
  * using _broker = addMountBroker(service);

@@ -16,7 +16,7 @@ import { VarlinkError } from "./error.ts";
  *
  * @example A method that reads its caller
  * ```ts
- * import type { VarlinkCall } from "@mountfd/mountfd";
+ * import type { VarlinkCall } from "@mountfd/mountfd/broker";
  * const method = (_: Record<string, unknown>, call: VarlinkCall) =>
  *   Promise.resolve({ parameters: { uid: call.peer.uid } });
  * ```
@@ -42,7 +42,8 @@ export interface VarlinkCall {
  *
  * @example Reply with an fd
  * ```ts
- * import type { OwnedFd, VarlinkReply } from "@mountfd/mountfd";
+ * import type { OwnedFd } from "@mountfd/mountfd";
+ * import type { VarlinkReply } from "@mountfd/mountfd/broker";
  * declare const fd: OwnedFd;
  * const reply: VarlinkReply = { parameters: { mountFileDescriptor: 0 }, fds: [fd] };
  * ```
@@ -59,7 +60,7 @@ export interface VarlinkReply {
  *
  * @example
  * ```ts
- * import type { VarlinkMethod } from "@mountfd/mountfd";
+ * import type { VarlinkMethod } from "@mountfd/mountfd/broker";
  * const ping: VarlinkMethod = (parameters) => Promise.resolve({ parameters });
  * ```
  */
@@ -74,7 +75,7 @@ export type VarlinkMethod = (
  *
  * @example
  * ```ts
- * import type { VarlinkServiceOptions } from "@mountfd/mountfd";
+ * import type { VarlinkServiceOptions } from "@mountfd/mountfd/broker";
  * const options: VarlinkServiceOptions = { product: "example", maxConnections: 16 };
  * ```
  */
@@ -107,7 +108,8 @@ const SERVICE = "org.varlink.service";
  *
  * @example Serve one method
  * ```ts
- * import { UnixListener, VarlinkService } from "@mountfd/mountfd";
+ * import { UnixListener } from "@mountfd/mountfd";
+ * import { VarlinkService } from "@mountfd/mountfd/broker";
  *
  * const service = new VarlinkService({ product: "example" });
  * service.addInterface("org.example.ping", "interface org.example.ping\nmethod Ping() -> ()\n");
