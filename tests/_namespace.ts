@@ -1,9 +1,13 @@
 /**
  * A helper process in a mount namespace of its own, holding a tmpfs that
- * only it sees: the "container" of the mount namespace tests.
+ * only it sees: the "container" of the mount namespace tests; and what those
+ * tests share: the helper they start, their bind mounts and options.
  *
  * @module
  */
+
+import { type Mount, type MountIDMapping, MS_BIND } from "../mod.ts";
+import type { Fixture } from "./_fixture.ts";
 
 /** Options of {@linkcode NamespaceHelper.start}. */
 export interface HelperOptions {
@@ -127,4 +131,40 @@ export function threadsIn(nsPath: string): string[] {
     }
   }
   return threads;
+}
+
+/**
+ * A helper whose tmpfs at fx/ns holds src/file and empty mount points.
+ *
+ * @param fx The fixture to make `ns` in.
+ * @param options Whether the helper has a user namespace of its own.
+ * @returns The started helper.
+ */
+export function startHelper(
+  fx: Fixture,
+  options: { user?: boolean } = {},
+): Promise<NamespaceHelper> {
+  return NamespaceHelper.start(fx.mkdir("ns"), {
+    ...options,
+    setup: 'mkdir "$DIR/src" "$DIR/t1" "$DIR/t2" "$DIR/t3" && echo inside >"$DIR/src/file"',
+  });
+}
+
+/** Options of the mount namespace tests: their sources are inside the namespace only. */
+export const IN_NS = { sourceIn: "namespace" } as const;
+
+/**
+ * A bind mount of `source`, to `/d`.
+ *
+ * @param source The path to bind.
+ * @param idMapping Its id mapping, if any.
+ * @param extra Other fields of the mount, which win.
+ * @returns The mount.
+ */
+export function bind(
+  source: string,
+  idMapping?: MountIDMapping,
+  extra: Partial<Mount> = {},
+): Mount {
+  return { source, destination: "/d", flags: MS_BIND, idMapping, ...extra };
 }
