@@ -126,6 +126,32 @@ export async function countOps<T>(
 }
 
 /**
+ * The spawns that {@linkcode countOps} counted: those on a get's critical
+ * path, and a pool's refills made while it counted.
+ *
+ * @param ops The counts of {@linkcode countOps}.
+ * @returns How many `unshare` helpers were spawned.
+ */
+export function spawns(ops: Map<string, number>): number {
+  return ops.get("spawn unshare") ?? 0;
+}
+
+/**
+ * Waits until `check` holds, polling every 5 ms.
+ *
+ * @param check What must come to hold.
+ * @param what What is awaited, for the error.
+ * @param ms How long to wait before failing.
+ */
+export async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
  * The number of this process's children, zombies included, from
  * `/proc/self/task/TID/children`: cheaper than a walk of `/proc`.
  *
