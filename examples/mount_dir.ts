@@ -23,6 +23,7 @@ import {
   DEFAULT_BROKER_SOCKET,
   openMountNamespace,
   requestDirectoryMount,
+  VarlinkError,
 } from "../mod.ts";
 
 const USAGE = `Usage: mount-dir [--socket S] [--ro] [--as UID:GID] [--mode MODE] [--pid PID] SRC DST
@@ -88,7 +89,12 @@ async function main(): Promise<number> {
       await ns.attach(source, { root: "/", path: dst }, { create: true });
     }
   } catch (error) {
-    console.error(`mount-dir: ${(error as Error).message}`);
+    // A refusal's reason stays in the broker's log: it is not sent to the caller.
+    const why =
+      error instanceof VarlinkError && error.error === "org.varlink.service.PermissionDenied"
+        ? " (the broker's log says why)"
+        : "";
+    console.error(`mount-dir: ${(error as Error).message}${why}`);
     return 1;
   }
   return 0;
