@@ -26,7 +26,8 @@ import {
 } from "../varlink/service.ts";
 import { VarlinkError } from "../varlink/error.ts";
 import { WorkerPool } from "./pool.ts";
-import { type CallerUserns, forgetUserns, inspectUserns, outsideOf, shiftInto } from "./userns.ts";
+import { outsideOf } from "../userns/idmap.ts";
+import { type CallerUserns, forgetUserns, inspectUserns, shiftInto } from "./userns.ts";
 import { FOREIGN_BASE, FOREIGN_SIZE } from "./worker.ts";
 import { type MountDirectoryMode, MOUNTFD_INTERFACE, SYSTEMD_INTERFACE } from "./interface.ts";
 

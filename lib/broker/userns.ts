@@ -90,20 +90,6 @@ export function forgetUserns(): void {
 }
 
 /**
- * The outside id that a namespace maps `inside` to.
- *
- * @param maps The namespace's map (`containerID` inside, `hostID` outside).
- * @param inside The id inside.
- * @returns The id outside, or `undefined` when it maps no such id.
- */
-export function outsideOf(maps: IDMap[], inside: number): number | undefined {
-  for (const { containerID, hostID, size } of maps) {
-    if (inside >= containerID && inside - containerID < size) return hostID + inside - containerID;
-  }
-  return undefined;
-}
-
-/**
  * The id mapping of a mount that shows on-disk `from + n` as the outside id
  * of `n` in a namespace, for `n` in `[0, size)`: the ranges the namespace maps.
  *

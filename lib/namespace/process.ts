@@ -12,8 +12,7 @@ import { AT_FDCWD, O_DIRECTORY, O_PATH } from "../../ffi/constants.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { close, namespaceOwner, open, readlinkAt, readText } from "../../ffi/syscalls.ts";
 import { OwnedFd } from "../fd.ts";
-import type { IDMap } from "../mount.ts";
-import { parseIDMap } from "../userns/idmap.ts";
+import { outsideOf, parseIDMap } from "../userns/idmap.ts";
 import { WORKER_OP } from "./rpc.ts";
 
 const PROC_MNTNS = /^\/proc\/(\d+|self)\/ns\/mnt$/;
@@ -96,12 +95,7 @@ function ownerIn(
   }
   if (owner === readlinkAt(AT_FDCWD, "/proc/self/ns/user")) return undefined;
   if (owner !== readlinkAt(AT_FDCWD, `/proc/${pid}/ns/user`)) return undefined;
-  const uid = outsideZero(parseIDMap(readText(`/proc/${pid}/uid_map`), "uid_map"));
-  const gid = outsideZero(parseIDMap(readText(`/proc/${pid}/gid_map`), "gid_map"));
+  const uid = outsideOf(parseIDMap(readText(`/proc/${pid}/uid_map`), "uid_map"), 0);
+  const gid = outsideOf(parseIDMap(readText(`/proc/${pid}/gid_map`), "gid_map"), 0);
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
-}
-
-/** The outside id of the inside id 0, if a range maps it. */
-function outsideZero(maps: IDMap[]): number | undefined {
-  return maps.find((m) => m.containerID === 0)?.hostID;
 }

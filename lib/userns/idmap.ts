@@ -163,6 +163,26 @@ const ID_LIMIT = 2 ** 32;
 const MAP_LINE = /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/;
 
 /**
+ * The outside id that a namespace maps `inside` to.
+ *
+ * @param maps The namespace's map (`containerID` inside, `hostID` outside).
+ * @param inside The id inside.
+ * @returns The id outside, or `undefined` when it maps no such id.
+ *
+ * @example Where 0 of a container's namespace is, outside
+ * ```ts
+ * import { outsideOf } from "./idmap.ts";
+ * outsideOf([{ containerID: 0, hostID: 100000, size: 65536 }], 0); // 100000
+ * ```
+ */
+export function outsideOf(maps: IDMap[], inside: number): number | undefined {
+  for (const { containerID, hostID, size } of maps) {
+    if (inside >= containerID && inside - containerID < size) return hostID + inside - containerID;
+  }
+  return undefined;
+}
+
+/**
  * Parses the text of a `/proc/PID/uid_map` or `gid_map`, strictly.
  *
  * @param text The file's text: one `containerID hostID size` line per range.
