@@ -30,7 +30,8 @@ import type { Mount, MountSourceType, MountTarget } from "./mount.ts";
 import { inThisNamespace } from "./mountinfo.ts";
 import { MountSource } from "./source.ts";
 import { openTarget, targetName, type WireTarget } from "./target.ts";
-import { type ThreadContext, unmountFd } from "./unmount.ts";
+import { unmountFd } from "./unmount.ts";
+import type { ThreadContext } from "./thread.ts";
 
 /**
  * Options of {@linkcode attachMountSource}.

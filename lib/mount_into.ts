@@ -10,7 +10,7 @@ import { attachOnThread, type AttachOptions } from "./attach.ts";
 import { assertAttachOptions, assertTarget, checkMount } from "./check.ts";
 import { explainSourceError } from "./hints.ts";
 import type { Mount, MountTarget } from "./mount.ts";
-import type { ThreadContext } from "./unmount.ts";
+import type { ThreadContext } from "./thread.ts";
 import { makeSource, type MountFdOptions } from "./source.ts";
 
 /**

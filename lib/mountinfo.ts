@@ -7,8 +7,8 @@
  */
 
 import { fileInfo } from "../ffi/mount_api.ts";
-import { chdir, fchdir, readText } from "../ffi/syscalls.ts";
-import type { ThreadContext } from "./unmount.ts";
+import { readText } from "../ffi/syscalls.ts";
+import { inProc, type ThreadContext } from "./thread.ts";
 
 /**
  * Whether the mount an fd is on belongs to this thread's mount namespace.
@@ -30,19 +30,9 @@ export function inThisNamespace(fd: number, thread: ThreadContext): boolean | un
   try {
     const id = fileInfo(fd).mountId;
     if (id < 0) return undefined;
-    return mountinfo(thread).split("\n").some((line) => line.startsWith(`${id} `));
+    const mountinfo = inProc(thread, "thread-self/mountinfo", readText);
+    return mountinfo.split("\n").some((line) => line.startsWith(`${id} `));
   } catch {
     return undefined;
-  }
-}
-
-function mountinfo(thread: ThreadContext): string {
-  if (thread.procFd === undefined) return readText("/proc/thread-self/mountinfo");
-  // A relative path from the saved /proc: this thread's cwd is its own.
-  fchdir(thread.procFd, "/proc");
-  try {
-    return readText("thread-self/mountinfo");
-  } finally {
-    chdir("/");
   }
 }

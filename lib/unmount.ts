@@ -10,22 +10,13 @@ import { MNT_DETACH, UMOUNT_NOFOLLOW } from "../ffi/constants.ts";
 import { errnoValue } from "../ffi/errno.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { PermissionError } from "../ffi/permission_error.ts";
-import { chdir, fchdir, umount2 } from "../ffi/syscalls.ts";
+import { umount2 } from "../ffi/syscalls.ts";
 import { assertTarget, assertUnmountOptions } from "./check.ts";
 import type { MountTarget } from "./mount.ts";
 import { OwnedFd } from "./fd.ts";
 import { mountPointInRoot, walkInRoot } from "./in_root.ts";
 import { targetName, type WireTarget, withRoot } from "./target.ts";
-
-/** What a call on the calling thread needs of it. */
-export interface ThreadContext {
-  /**
-   * An fd of a `/proc` that shows this process, in a Worker joined to
-   * another mount namespace (where `/proc` may show another pid namespace,
-   * or nothing); `undefined` for the thread's own `/proc`.
-   */
-  readonly procFd?: number;
-}
+import { inProc, type ThreadContext } from "./thread.ts";
 
 /**
  * Options of {@linkcode unmount}.
@@ -136,31 +127,14 @@ export function unmountFd(
   name?: Uint8Array,
   target?: string,
 ): void {
-  const path = name === undefined ? `self/fd/${fd}` : concat(`self/fd/${fd}/`, name);
+  const path: string | [string, Uint8Array] = name === undefined
+    ? `self/fd/${fd}`
+    : [`self/fd/${fd}/`, name];
   const nofollow = name === undefined ? 0 : UMOUNT_NOFOLLOW;
   try {
-    if (thread.procFd === undefined) return umount2(concat("/proc/", path), flags | nofollow);
-    // A relative path from the saved /proc: this thread's cwd is its own.
-    fchdir(thread.procFd, "/proc");
-    try {
-      umount2(path, flags | nofollow);
-    } finally {
-      chdir("/");
-    }
+    inProc(thread, path, (proc) => umount2(proc, flags | nofollow));
   } catch (error) {
     if (!(error instanceof MountError) || target === undefined) throw error;
     throw error.withNames({ target });
   }
-}
-
-const encoder = new TextEncoder();
-
-/** A path of text then bytes, such as `/proc/` and an entry's name, as bytes. */
-function concat(head: string, tail: string | Uint8Array): string | Uint8Array {
-  if (typeof tail === "string") return head + tail;
-  const start = encoder.encode(head);
-  const bytes = new Uint8Array(start.length + tail.length);
-  bytes.set(start);
-  bytes.set(tail, start.length);
-  return bytes;
 }

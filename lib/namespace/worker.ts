@@ -25,7 +25,8 @@ import { resolveInRoot } from "../in_root.ts";
 import { targetName, type WireTarget } from "../target.ts";
 import { attachOnThread } from "../attach.ts";
 import { openSourceOnThread } from "../source.ts";
-import { type ThreadContext, unmountOnThread } from "../unmount.ts";
+import { unmountOnThread } from "../unmount.ts";
+import type { ThreadContext } from "../thread.ts";
 import { type Calls, type Handlers, serve, WORKER_OP } from "./rpc.ts";
 
 /**
