@@ -20,134 +20,9 @@
  */
 
 import { PermissionError } from "./permission_error.ts";
+import { SYMBOLS } from "./symbols.ts";
 
-/**
- * Every libc symbol this module calls, with its C signature. No errno-setting
- * symbol is `nonblocking`: errno is read on the thread that made the call.
- */
-export const SYMBOLS = {
-  // int open(const char *path, int flags, mode_t mode);
-  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-  // int openat(int dirfd, const char *path, int flags, mode_t mode);
-  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
-  // int close(int fd);
-  close: { parameters: ["i32"], result: "i32" },
-  // ssize_t read(int fd, void *buf, size_t count);
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // ssize_t write(int fd, const void *buf, size_t count);
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // int fcntl(int fd, int cmd, int arg);
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  // int ioctl(int fd, unsigned long request);
-  ioctl: { parameters: ["i32", "u64"], result: "i32" },
-  // int umount2(const char *target, int flags);
-  umount2: { parameters: ["buffer", "i32"], result: "i32" },
-  // int unshare(int flags);
-  unshare: { parameters: ["i32"], result: "i32" },
-  // int setns(int fd, int nstype);
-  setns: { parameters: ["i32", "i32"], result: "i32" },
-  // int chdir(const char *path);
-  chdir: { parameters: ["buffer"], result: "i32" },
-  // int fchdir(int fd);
-  fchdir: { parameters: ["i32"], result: "i32" },
-  // int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags);
-  fchownat: { parameters: ["i32", "buffer", "u32", "u32", "i32"], result: "i32" },
-  // int mkdirat(int dirfd, const char *path, mode_t mode);
-  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  // ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size);
-  readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
-  // int fstatfs(int fd, struct statfs *buf);
-  fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
-  // int *__errno_location(void);
-  __errno_location: { parameters: [], result: "pointer" },
-
-  // glibc >= 2.28: int statx(int dirfd, const char *path, int flags,
-  //                          unsigned int mask, struct statx *buf);
-  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32", optional: true },
-  // glibc >= 2.36: int open_tree(int dirfd, const char *path, unsigned int flags);
-  open_tree: { parameters: ["i32", "buffer", "u32"], result: "i32", optional: true },
-  // glibc >= 2.36: int move_mount(int from_dirfd, const char *from_path,
-  //                               int to_dirfd, const char *to_path, unsigned int flags);
-  move_mount: {
-    parameters: ["i32", "buffer", "i32", "buffer", "u32"],
-    result: "i32",
-    optional: true,
-  },
-  // glibc >= 2.36: int mount_setattr(int dirfd, const char *path, unsigned int flags,
-  //                                  struct mount_attr *attr, size_t size);
-  mount_setattr: {
-    parameters: ["i32", "buffer", "u32", "buffer", "usize"],
-    result: "i32",
-    optional: true,
-  },
-
-  // The Unix-socket calls (ffi/socket.ts) and what the mount broker needs
-  // beside them: bound together on first use (their group in GROUPS).
-  // int socket(int domain, int type, int protocol);
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  // int socketpair(int domain, int type, int protocol, int sv[2]);
-  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-  // int bind(int fd, const struct sockaddr *addr, socklen_t len);
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  // int listen(int fd, int backlog);
-  listen: { parameters: ["i32", "i32"], result: "i32" },
-  // int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
-  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
-  // int connect(int fd, const struct sockaddr *addr, socklen_t len);
-  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  // int shutdown(int fd, int how);
-  shutdown: { parameters: ["i32", "i32"], result: "i32" },
-  // ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
-  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
-  // ssize_t recvmsg(int fd, struct msghdr *msg, int flags);
-  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
-  // int getsockopt(int fd, int level, int name, void *value, socklen_t *len);
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  // int ioctl(int fd, unsigned long request, void *arg);
-  ioctl_arg: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
-  // int poll(struct pollfd *fds, nfds_t n, int timeout): on another thread, so
-  // errno is lost; only the result is used (a ready count, 0, or -1).
-  poll_wait: {
-    name: "poll",
-    parameters: ["buffer", "u64", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
-
-  // long syscall(long number, ...): one entry per call made through it.
-  // syscall(SYS_statx, int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)
-  syscall_statx: {
-    name: "syscall",
-    parameters: ["i64", "i32", "buffer", "i32", "u32", "buffer"],
-    result: "i64",
-  },
-  // syscall(SYS_open_tree, int dirfd, const char *path, unsigned int flags)
-  syscall_open_tree: {
-    name: "syscall",
-    parameters: ["i64", "i32", "buffer", "u32"],
-    result: "i64",
-  },
-  // syscall(SYS_move_mount, int from_dirfd, const char *from_path, int to_dirfd,
-  //         const char *to_path, unsigned int flags)
-  syscall_move_mount: {
-    name: "syscall",
-    parameters: ["i64", "i32", "buffer", "i32", "buffer", "u32"],
-    result: "i64",
-  },
-  // syscall(SYS_mount_setattr, int dirfd, const char *path, unsigned int flags,
-  //         struct mount_attr *attr, size_t size)
-  syscall_mount_setattr: {
-    name: "syscall",
-    parameters: ["i64", "i32", "buffer", "u32", "buffer", "usize"],
-    result: "i64",
-  },
-  // syscall(SYS_openat2, int dirfd, const char *path, struct open_how *how, size_t size)
-  syscall_openat2: {
-    name: "syscall",
-    parameters: ["i64", "i32", "buffer", "buffer", "usize"],
-    result: "i64",
-  },
-} as const satisfies Deno.ForeignLibraryInterface;
+export { SYMBOLS };
 
 /** The symbols as `Deno.dlopen` loads them: the optional ones may be `null`. */
 export type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -176,12 +51,18 @@ const SOCKET = [
   "recvmsg",
   "getsockopt",
   "ioctl_arg",
-  "poll_wait",
 ] as const;
 type Socket = typeof SOCKET[number];
 
-/** The symbols of the table the wrappers call: all but the socket calls. */
-export type Core = Omit<Symbols, Socket>;
+/**
+ * The symbols the table leaves out: the socket calls, and `poll` on another
+ * thread ({@linkcode pollWait}).
+ */
+type Apart = Socket | "poll_wait";
+const APART: readonly string[] = [...SOCKET, "poll_wait"];
+
+/** The symbols of the table the wrappers call: all but the socket calls and `poll`. */
+export type Core = Omit<Symbols, Apart>;
 
 /** The socket calls as `socketSymbols` gives them. */
 export type SocketSymbols = Pick<Symbols, Socket>;
@@ -198,8 +79,17 @@ export const GROUPS: readonly (readonly SymbolName[])[] = [
   ["openat", "write", "fcntl"],
   // The syscall(2) stand-ins, needed only with a glibc older than 2.36.
   FALLBACKS,
-  // The Unix-socket calls. poll_wait is nonblocking: this group's handle
-  // stays open (a first use inside a sanitized test would be reported).
+  // What a userns helper is spawned, signalled and reaped with.
+  [
+    "pipe2",
+    "posix_spawnp",
+    "posix_spawn_file_actions_init",
+    "posix_spawn_file_actions_adddup2",
+    "posix_spawn_file_actions_destroy",
+    "waitid",
+    "syscall_pidfd",
+  ],
+  // The Unix-socket calls.
   SOCKET,
 ];
 
@@ -210,18 +100,30 @@ export const GROUPS: readonly (readonly SymbolName[])[] = [
  * errno on failure, as the C call does.
  */
 export type Libc =
-  & Omit<Symbols, Bound | `syscall_${string}` | Socket>
+  & Omit<Symbols, Bound | `syscall_${string}` | Apart>
   & { [K in Bound]: NonNullable<Symbols[K]> }
   & {
     /** openat2(2): `int openat2(int dirfd, const char *path, struct open_how *how, size_t size)`. */
     openat2(dirfd: number, path: BufferSource, how: BufferSource, size: bigint): number;
+    /** pidfd_open(2): `int pidfd_open(pid_t pid, unsigned int flags)`. */
+    pidfd_open(pid: number, flags: number): number;
+    /** pidfd_send_signal(2), with no siginfo: `int pidfd_send_signal(int pidfd, int sig, NULL, 0)`. */
+    pidfd_send_signal(pidfd: number, signal: number): number;
+    /** kill(2): `int kill(pid_t pid, int sig)`. */
+    kill(pid: number, signal: number): number;
   };
+
+/** The calls that are always made through `syscall(2)`. */
+type Raw = "openat2" | "pidfd_open" | "pidfd_send_signal" | "kill";
 
 // Syscall numbers. Those of the new mount API and openat2 are equal on
 // x86_64 and aarch64; statx's are not.
 const SYS_open_tree = 428n;
 const SYS_move_mount = 429n;
 const SYS_openat2 = 437n;
+const SYS_pidfd_send_signal = 424n;
+const SYS_pidfd_open = 434n;
+const SYS_kill = Deno.build.arch === "aarch64" ? 129n : 62n;
 const SYS_mount_setattr = 442n;
 const SYS_statx = Deno.build.arch === "aarch64" ? 291n : 332n;
 
@@ -262,6 +164,13 @@ const THROUGH_SYSCALL = {
       Number(s.syscall_mount_setattr(SYS_mount_setattr, dirfd, path, flags, attr, size)),
   openat2: (s: Pick<Symbols, "syscall_openat2">): Libc["openat2"] => (dirfd, path, how, size) =>
     Number(s.syscall_openat2(SYS_openat2, dirfd, path, how, size)),
+  pidfd_open: (s: Pick<Symbols, "syscall_pidfd">): Libc["pidfd_open"] => (pid, flags) =>
+    Number(s.syscall_pidfd(SYS_pidfd_open, BigInt(pid), BigInt(flags), 0n, 0n)),
+  pidfd_send_signal:
+    (s: Pick<Symbols, "syscall_pidfd">): Libc["pidfd_send_signal"] => (pidfd, signal) =>
+      Number(s.syscall_pidfd(SYS_pidfd_send_signal, BigInt(pidfd), BigInt(signal), 0n, 0n)),
+  kill: (s: Pick<Symbols, "syscall_pidfd">): Libc["kill"] => (pid, signal) =>
+    Number(s.syscall_pidfd(SYS_kill, BigInt(pid), BigInt(signal), 0n, 0n)),
 } as const;
 
 /**
@@ -276,6 +185,9 @@ function bind(s: Core): Libc {
     move_mount: s.move_mount ?? THROUGH_SYSCALL.move_mount(s),
     mount_setattr: s.mount_setattr ?? THROUGH_SYSCALL.mount_setattr(s),
     openat2: THROUGH_SYSCALL.openat2(s),
+    pidfd_open: THROUGH_SYSCALL.pidfd_open(s),
+    pidfd_send_signal: THROUGH_SYSCALL.pidfd_send_signal(s),
+    kill: THROUGH_SYSCALL.kill(s),
   };
 }
 
@@ -330,9 +242,8 @@ export function fallbackSymbols(): Pick<Symbols, Fallback> {
 }
 
 /**
- * The Unix-socket calls (and `ioctl` with an argument, `poll` on another
- * thread), bound together on the first call. libc is loaded first, so
- * `errnoView` is set.
+ * The Unix-socket calls (and `ioctl` with an argument), bound together on
+ * the first call. libc is loaded first, so `errnoView` is set.
  *
  * @param call The call that needs them, named in a permission error.
  * @returns The socket symbols.
@@ -344,11 +255,62 @@ export function socketSymbols(call: string): SocketSymbols {
   return bound as SocketSymbols;
 }
 
+/** The library that `poll` on another thread is bound from, while a wait is on. */
+let poller:
+  | { library: Deno.DynamicLibrary<{ poll_wait: typeof SYMBOLS.poll_wait }>; waits: number }
+  | undefined;
+
+/**
+ * poll(2) on another thread: the event loop goes on meanwhile. Only the
+ * result is used (errno is lost on that thread). A `nonblocking` call goes
+ * through its library's handle, so the handle is open only while a wait is
+ * on: a wait made inside a user's sanitized `Deno.test` leaves no library
+ * open behind it (~0.05 ms to bind again after the last wait ended).
+ *
+ * @param fds `struct pollfd` entries.
+ * @param count How many.
+ * @param timeout Milliseconds (-1: no limit).
+ * @returns The ready count, 0 on timeout, -1 on failure.
+ * @throws {PermissionError} Without `--allow-ffi`.
+ */
+export async function pollWait(
+  fds: Uint8Array<ArrayBuffer>,
+  count: bigint,
+  timeout: number,
+): Promise<number> {
+  if (poller === undefined) {
+    try {
+      poller = {
+        library: Deno.dlopen("libc.so.6", { poll_wait: SYMBOLS.poll_wait }),
+        waits: 0,
+      };
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) {
+        throw new PermissionError("--allow-ffi", "call poll", { cause: error });
+      }
+      throw error;
+    }
+  }
+  const own = poller;
+  own.waits++;
+  try {
+    return await own.library.symbols.poll_wait(fds, count, timeout);
+  } finally {
+    if (--own.waits === 0) {
+      own.library.close();
+      if (poller === own) poller = undefined;
+    }
+  }
+}
+
 /** Binds a call of the table, the first time it is made. */
 function bindCall(name: keyof Libc): Libc[keyof Libc] {
-  if (name === "openat2") {
-    bindSymbol("syscall_openat2", "openat2");
-    return THROUGH_SYSCALL.openat2(bound as Symbols);
+  if (
+    name === "openat2" || name === "pidfd_open" || name === "pidfd_send_signal" || name === "kill"
+  ) {
+    const raw = name as Raw;
+    bindSymbol(raw === "openat2" ? "syscall_openat2" : "syscall_pidfd", raw);
+    return THROUGH_SYSCALL[raw](bound as Symbols);
   }
   bindSymbol(name, name);
   const own = bound[name];
@@ -361,10 +323,12 @@ function bindCall(name: keyof Libc): Libc[keyof Libc] {
 /** The names of the table's calls. */
 const CALLS: readonly (keyof Libc)[] = [
   ...(Object.keys(SYMBOLS) as SymbolName[]).filter((name) =>
-    !name.startsWith("syscall_") && name !== "__errno_location" &&
-    !(SOCKET as readonly string[]).includes(name)
+    !name.startsWith("syscall_") && name !== "__errno_location" && !APART.includes(name)
   ) as (keyof Libc)[],
   "openat2",
+  "pidfd_open",
+  "pidfd_send_signal",
+  "kill",
 ];
 
 /**
@@ -411,7 +375,7 @@ export function libc(call: string): Libc {
 /**
  * Replaces the symbol table the wrappers call, until the returned handle is
  * disposed: the one seam below the wrappers. Every symbol but the socket
- * calls is bound first.
+ * calls and `poll` is bound first.
  * The replacement is bound as a glibc would be, so a table whose glibc
  * wrappers are `null` takes the `syscall(2)` path. A replacement that fails
  * a call must set errno (through a view over the real `__errno_location()`)
@@ -423,9 +387,7 @@ export function libc(call: string): Libc {
 export function replaceSymbols(replace: (loaded: Core) => Core): Disposable {
   libc("replaceSymbols");
   const previous = table;
-  const names = (Object.keys(SYMBOLS) as SymbolName[]).filter((name) =>
-    !(SOCKET as readonly string[]).includes(name)
-  );
+  const names = (Object.keys(SYMBOLS) as SymbolName[]).filter((name) => !APART.includes(name));
   dlopen(names, "replaceSymbols");
   table = bind(replace(Object.fromEntries(names.map((name) => [name, bound[name]])) as Core));
   return {

@@ -338,29 +338,7 @@ export function peerPidfd(fd: number): number {
   return code === ENOPROTOOPT ? -1 : fail("getsockopt(SO_PEERPIDFD)", code);
 }
 
-/** poll(2) events. */
-export const POLLIN = 0x1;
-/** poll(2): writable. */
-export const POLLOUT = 0x4;
-
-/**
- * Waits until `fd` is ready for `events`, or `timeout` ms pass, on another
- * thread: the event loop goes on meanwhile. Only the result is used (errno
- * is lost on that thread). To wake it early, shut the socket down.
- *
- * @param fd The fd.
- * @param events `POLLIN`, `POLLOUT`, or both.
- * @param timeout Milliseconds (-1: no limit).
- * @returns The events that happened (with `POLLHUP`, `POLLERR`), 0 on timeout.
- */
-export async function waitFor(fd: number, events: number, timeout: number): Promise<number> {
-  const poll = socketSymbols("poll").poll_wait;
-  const entry = new Int16Array(4);
-  new Int32Array(entry.buffer)[0] = fd;
-  entry[2] = events;
-  const result = await poll(new Uint8Array(entry.buffer), 1n, Math.trunc(timeout));
-  return result > 0 ? entry[3] & 0xffff : 0;
-}
+export { POLLIN, POLLOUT, waitFor } from "./poll.ts";
 
 /**
  * An nsfs ioctl that fills a `u32` (`NS_GET_OWNER_UID`) or returns an fd
