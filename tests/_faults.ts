@@ -1,8 +1,8 @@
 /**
  * Fault injection for tests: a faulting libc symbol table, installed through
  * the one seam below the syscall wrappers (`replaceSymbols` in ffi/libc.ts).
- * Spawns are no libc calls: tests fail them for real, or through a stand-in
- * `Deno.Command` (tests/_process.ts). A failed call sets
+ * The userns helpers are spawned through libc too (`posix_spawnp`): the same
+ * table shows each spawn to the {@linkcode SpawnHooks} of tests/_process.ts. A failed call sets
  * errno through a view over the real `__errno_location()` and returns -1, as
  * libc does, so the wrappers take their real error paths.
  *
@@ -40,8 +40,57 @@ export interface LibcCall {
  */
 export type FaultHook = (op: string, call: LibcCall) => number | undefined;
 
-/** Calls that cannot fail in a way the wrappers report: never faulted, never counted. */
-const UNCHECKED = new Set(["close", "__errno_location"]);
+/**
+ * Calls that cannot fail in a way the wrappers report: never faulted, never
+ * counted. A helper's reaping reports nothing by design: one that can't be
+ * reaped is given up on.
+ */
+const UNCHECKED = new Set(["close", "__errno_location", "waitid"]);
+
+/**
+ * Calls that return an error number instead of setting errno: never faulted
+ * (a test fails a spawn through its `before` hook), never counted.
+ */
+const RETURNS_ERROR = new Set([
+  "posix_spawnp",
+  "posix_spawn_file_actions_init",
+  "posix_spawn_file_actions_adddup2",
+  "posix_spawn_file_actions_destroy",
+]);
+
+/** What a test sees of each spawn through libc. */
+export interface SpawnHooks {
+  /** Before the spawn, with the program and its arguments (not argv[0]): throw to fail it. */
+  before?(command: string, args: readonly string[]): void;
+  /** After the spawn, with the child's pid. */
+  after?(pid: number, command: string): void;
+}
+
+/** The C strings of a NULL-terminated argv. */
+function readArgv(argv: Uint8Array): string[] {
+  const strings: string[] = [];
+  const pointers = new BigUint64Array(argv.buffer, argv.byteOffset, argv.byteLength >> 3);
+  for (const value of pointers) {
+    if (value === 0n) break;
+    strings.push(Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(value)!));
+  }
+  return strings;
+}
+
+/** posix_spawnp, calling `hooks` around it. */
+function hookedSpawn(
+  real: (...args: unknown[]) => unknown,
+  hooks: SpawnHooks,
+): (...args: unknown[]) => unknown {
+  return (...args: unknown[]): unknown => {
+    const path = args[1] as Uint8Array;
+    const command = new TextDecoder().decode(path.subarray(0, path.indexOf(0)));
+    hooks.before?.(command, readArgv(args[4] as Uint8Array).slice(1));
+    const result = real(...args);
+    if (result === 0) hooks.after?.(new Int32Array((args[0] as Uint8Array).buffer)[0], command);
+    return result;
+  };
+}
 
 /**
  * The op a wrapper's `MountError` names for a raw call: `"open"` for open and
@@ -59,6 +108,8 @@ export function opName({ symbol, args }: LibcCall): string {
     case "open":
     case "openat":
       return "open";
+    case "pidfd":
+      return args[0] === 434n ? "pidfd_open" : args[0] === 424n ? "pidfd_send_signal" : "kill";
     case "fcntl":
       return a[1] === F_DUPFD_CLOEXEC ? "fcntl(F_DUPFD_CLOEXEC)" : "fcntl";
     case "ioctl":
@@ -93,7 +144,7 @@ export function opName({ symbol, args }: LibcCall): string {
  * @param hook The hook.
  * @returns The faulting symbols.
  */
-export function faultingSymbols(loaded: Core, hook: FaultHook): Core {
+export function faultingSymbols(loaded: Core, hook: FaultHook, spawns?: SpawnHooks): Core {
   const location = loaded.__errno_location();
   if (location === null) throw new Error("Cannot locate errno: got NULL");
   const errnoView = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(location, 4));
@@ -101,6 +152,12 @@ export function faultingSymbols(loaded: Core, hook: FaultHook): Core {
   for (const [symbol, value] of Object.entries(loaded)) {
     if (typeof value !== "function" || UNCHECKED.has(symbol)) continue;
     const real = value as (...args: unknown[]) => unknown;
+    if (RETURNS_ERROR.has(symbol)) {
+      if (symbol === "posix_spawnp" && spawns !== undefined) {
+        table[symbol] = hookedSpawn(real, spawns);
+      }
+      continue;
+    }
     const { result } = SYMBOLS[symbol as keyof typeof SYMBOLS];
     const failed = result === "i64" || result === "isize" ? -1n : -1;
     table[symbol] = (...args: unknown[]) => {
@@ -120,6 +177,17 @@ export function faultingSymbols(loaded: Core, hook: FaultHook): Core {
 if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") fallbackSymbols();
 
 let installed: Disposable | undefined;
+let faultHook: FaultHook | undefined;
+let spawnHooks: SpawnHooks | undefined;
+
+/** Puts in the table that asks the hooks set now, or the real symbols if none is. */
+function install(): void {
+  installed?.[Symbol.dispose]();
+  installed = undefined;
+  if (faultHook === undefined && spawnHooks === undefined) return;
+  const hook = faultHook ?? (() => undefined);
+  installed = replaceSymbols((loaded) => faultingSymbols(loaded, hook, spawnHooks));
+}
 
 /**
  * Sets or clears the fault hook: every checked libc call asks it first.
@@ -127,8 +195,16 @@ let installed: Disposable | undefined;
  * @param hook The hook, or `undefined` to put the real symbols back.
  */
 export function setFaultHook(hook: FaultHook | undefined): void {
-  installed?.[Symbol.dispose]();
-  installed = undefined;
-  if (hook === undefined) return;
-  installed = replaceSymbols((loaded) => faultingSymbols(loaded, hook));
+  faultHook = hook;
+  install();
+}
+
+/**
+ * Sets or clears the spawn hooks: every spawn through libc calls them.
+ *
+ * @param hooks The hooks, or `undefined`.
+ */
+export function setSpawnHooks(hooks: SpawnHooks | undefined): void {
+  spawnHooks = hooks;
+  install();
 }

@@ -9,8 +9,8 @@ import { simpleMapping } from "./_mappings.ts";
 import { withSpawnHooks } from "./_process.ts";
 
 const hooks = {
-  after(child: Deno.ChildProcess): void {
-    console.log(child.pid);
+  after(pid: number): void {
+    console.log(pid);
     // Block the thread, as a hung process would.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
   },

@@ -1,11 +1,11 @@
 /**
- * Test helpers about processes: a stand-in for `Deno.Command` that sees
- * every spawn, counting operations (libc calls through the faulting symbol
- * table of _faults.ts, spawns through the stand-in), and user namespaces
- * read or held by hand.
+ * Test helpers about processes: hooks that see every spawn, counting
+ * operations (libc calls and spawns, through the faulting symbol table of
+ * _faults.ts), and user namespaces read or held by hand.
  *
- * The library has no hook for spawns: it calls `new Deno.Command(...)`, and
- * a test may put a subclass in its place, as it would a fake `fetch`.
+ * The library has no hook for spawns of its own: it spawns its helpers
+ * through libc, and a test sees them through the one seam below the
+ * wrappers, as it sees every other call.
  *
  * @module
  */
@@ -13,87 +13,58 @@
 import assert from "node:assert/strict";
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setFaultHook } from "./_faults.ts";
+import { setFaultHook, setSpawnHooks, type SpawnHooks } from "./_faults.ts";
 
-/** What a stand-in `Deno.Command` calls on each spawn. */
-export interface SpawnHooks {
-  /** Before the spawn: throw to fail it. */
-  before?(command: string, args: readonly string[]): void;
-  /** After the spawn: return a child to hand out in its place. */
-  after?(child: Deno.ChildProcess, command: string): Deno.ChildProcess | void;
-}
+export type { SpawnHooks };
 
 /**
- * Runs `fn` with `Deno.Command` replaced by a subclass that calls `hooks`
- * around each `spawn()`.
+ * Runs `fn` with `hooks` called around each spawn the library makes through
+ * libc (the userns helpers).
  *
  * @param hooks What to call.
  * @param fn What to run.
  * @returns What `fn` returns.
  */
 export async function withSpawnHooks<T>(hooks: SpawnHooks, fn: () => Promise<T>): Promise<T> {
-  const Original = Deno.Command;
-  class Command extends Original {
-    readonly #command: string;
-    readonly #args: readonly string[];
-    constructor(command: string | URL, options?: Deno.CommandOptions) {
-      super(command, options);
-      this.#command = String(command);
-      this.#args = options?.args?.map(String) ?? [];
-    }
-    override spawn(): Deno.ChildProcess {
-      hooks.before?.(this.#command, this.#args);
-      const child = super.spawn();
-      return hooks.after?.(child, this.#command) ?? child;
-    }
-  }
-  Deno.Command = Command;
+  setSpawnHooks(hooks);
   try {
     return await fn();
   } finally {
-    Deno.Command = Original;
+    setSpawnHooks(undefined);
   }
 }
 
 /**
- * The child, with a stdout that runs `action` on the first bytes the child
- * writes (a helper's echo from its new namespace) before it hands them on.
+ * Runs `fn`, and `action` once a helper it spawns is ready: it has echoed
+ * from its new namespace, and its first `/proc` file (`setgroups`) is about
+ * to be opened.
  *
- * @param child A spawned child, its stdout piped.
- * @param action What to do then.
- * @returns A stand-in for the child.
+ * @param action What to do then, given the helper's pid. It runs inside a
+ * libc call's hook: it must not call the library's path wrappers.
+ * @param fn What to run.
+ * @returns What `fn` returns.
  */
-export function onFirstEcho(
-  child: Deno.ChildProcess,
-  action: () => void | Promise<void>,
-): Deno.ChildProcess {
-  const reader = child.stdout.getReader();
-  let first = true;
-  const source: UnderlyingByteSource = {
-    type: "bytes",
-    async pull(controller: ReadableByteStreamController): Promise<void> {
-      const { value, done } = await reader.read();
-      if (done) {
-        controller.close();
-        controller.byobRequest?.respond(0);
-        return;
-      }
-      if (first) {
-        first = false;
-        await action();
-      }
-      controller.enqueue(value);
-    },
-    cancel: (reason): Promise<void> => reader.cancel(reason),
-  };
-  const stdout = new ReadableStream(source);
-  return new Proxy(child, {
-    get(target, key): unknown {
-      if (key === "stdout") return stdout;
-      const value = Reflect.get(target, key, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+export async function whenHelperReady<T>(
+  action: (pid: number) => void,
+  fn: () => Promise<T>,
+): Promise<T> {
+  let pid = 0;
+  let done = false;
+  setFaultHook((_op, { symbol, args }) => {
+    if (done || pid === 0 || symbol !== "openat") return undefined;
+    const path = args[1] as Uint8Array;
+    if (new TextDecoder().decode(path.subarray(0, path.indexOf(0))) !== "setgroups") {
+      return undefined;
+    }
+    done = true;
+    action(pid);
+    return undefined;
   });
+  try {
+    return await withSpawnHooks({ after: (child) => void (pid = child) }, fn);
+  } finally {
+    setFaultHook(undefined);
+  }
 }
 
 /**

@@ -82,10 +82,17 @@ function attachOnce(fx: Fixture): (source: Parameters<typeof attachMountSource>[
   };
 }
 
-// The spawn itself is not a libc call: a helper that fails for real is
-// tested in userns_test.ts and helper_faults_test.ts.
+// The spawn returns an error number instead of setting errno, and is not
+// faulted here: a helper that fails for real is tested in userns_test.ts and
+// helper_faults_test.ts. Its reaping (waitid) reports nothing (_faults.ts).
 const HELPER_OPS = [
+  "pipe2", // its stdin
+  "pipe2", // its stdout
+  "pipe2", // its stderr
+  "pidfd_open",
   "open", // the helper's /proc/PID, pinned right after the spawn
+  "write", // the ping
+  "read", // the echo
   "open", // setgroups
   "write",
   "open", // ns/user

@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { O_CLOEXEC } from "../ffi/constants.ts";
 import { Handles, type Mapping, MountError, type OwnedFd } from "../mod.ts";
 import { UNSHARE } from "../lib/userns/programs.ts";
+import { pidfdOpen, reap, signalPidfd } from "../ffi/process.ts";
+import { close } from "../ffi/syscalls.ts";
 import {
   countOps,
   namespaceMaps,
-  onFirstEcho,
   PROBE,
   runProbe,
+  whenHelperReady,
   withSpawnHooks,
 } from "./_process.ts";
 import { MODE, NO_ID_RANGE, skipUnless } from "./_env.ts";
@@ -320,6 +322,11 @@ Deno.test({
   }),
 });
 
+/** Stops a helper right after its spawn (a spawn hook). */
+function stop(pid: number): void {
+  Deno.kill(pid, "SIGSTOP");
+}
+
 Deno.test({
   ...skipUnless(
     "a stopped helper times out after helperTimeout, and is killed and reaped",
@@ -328,10 +335,8 @@ Deno.test({
   fn: leavesNothing(async () => {
     await using handles = new Handles({ helperTimeout: 300 });
     const started = performance.now();
-    const pending = handles.get(simpleMapping());
-    // The helper runs already; stop it before it can echo.
-    const [helper] = childPids();
-    Deno.kill(helper, "SIGSTOP");
+    // Stopped right after its spawn, before it is pinged: it can't echo.
+    const pending = withSpawnHooks({ after: stop }, () => handles.get(simpleMapping()));
     await assert.rejects(pending, (e: unknown) => {
       assert.ok(e instanceof MountError);
       assert.equal(e.code, "ETIMEDOUT");
@@ -354,9 +359,10 @@ Deno.test({
   fn: leavesNothing(async () => {
     await using handles = new Handles();
     const started = performance.now();
-    const pending = handles.get(simpleMapping(), { signal: AbortSignal.timeout(200) });
-    const [helper] = childPids();
-    Deno.kill(helper, "SIGSTOP");
+    const pending = withSpawnHooks(
+      { after: stop },
+      () => handles.get(simpleMapping(), { signal: AbortSignal.timeout(200) }),
+    );
     await assert.rejects(pending, { name: "TimeoutError" });
     const took = performance.now() - started;
     assert.ok(took < 1500, `the get ended ${took.toFixed(0)} ms in, not at the 10 s timeout`);
@@ -372,19 +378,20 @@ Deno.test({
   fn: leavesNothing(async () => {
     using handles = new Handles();
     let pid = 0;
-    const hooks = {
-      after(child: Deno.ChildProcess): Deno.ChildProcess {
-        pid = child.pid;
-        // On the echo, kill it and wait until Deno has reaped it: its pid is
-        // free for another process before the parent writes a map.
-        return onFirstEcho(child, async () => {
-          child.kill("SIGKILL");
-          await child.status;
-        });
-      },
+    // Once it has echoed, kill it and reap it here: its pid is free for
+    // another process before the parent writes a map.
+    const reapNow = (child: number): void => {
+      pid = child;
+      const pidfd = pidfdOpen(child);
+      try {
+        signalPidfd(pidfd, 9);
+        while (reap(pidfd) === undefined);
+      } finally {
+        close(pidfd);
+      }
     };
     await assert.rejects(
-      withSpawnHooks(hooks, () => handles.get(simpleMapping())),
+      whenHelperReady(reapNow, () => handles.get(simpleMapping())),
       (e: unknown) => {
         assert.ok(e instanceof MountError, String(e));
         // Not an open of /proc/PID after the reaping, which could be another

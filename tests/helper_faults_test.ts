@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, MountError } from "../mod.ts";
-import { namespaceMaps, onFirstEcho, withSpawnHooks } from "./_process.ts";
+import { namespaceMaps, whenHelperReady } from "./_process.ts";
 import { NO_ID_RANGE, skipUnless } from "./_env.ts";
 import { leavesNothing } from "./_leaks.ts";
 import { simpleMapping } from "./_mappings.ts";
@@ -26,16 +26,12 @@ Deno.test({
   ...skipUnless("a helper that dies after it is ready, before its maps are written", NO_ID_RANGE),
   fn: leavesNothing(async () => {
     let killed = 0;
-    const hooks = {
-      after(child: Deno.ChildProcess): Deno.ChildProcess {
-        killed = child.pid;
-        // On its echo from the new namespace, kill it, and wait until it
-        // is a zombie (not yet reaped) before the parent writes its maps.
-        return onFirstEcho(child, () => {
-          child.kill("SIGKILL");
-          while (!zombie(child.pid));
-        });
-      },
+    // Once it has echoed from its new namespace, kill it, and wait until it
+    // is a zombie (not yet reaped) before the parent writes its maps.
+    const kill = (pid: number): void => {
+      killed = pid;
+      Deno.kill(pid, "SIGKILL");
+      while (!zombie(pid));
     };
     using handles = new Handles();
     // Until it is reaped, a dead helper's credentials still hold its user
@@ -44,7 +40,7 @@ Deno.test({
     // (EACCES): a clear error naming the file.
     let fd;
     try {
-      fd = await withSpawnHooks(hooks, () => handles.get(simpleMapping()));
+      fd = await whenHelperReady(kill, () => handles.get(simpleMapping()));
     } catch (error) {
       assert.ok(error instanceof MountError, String(error));
       assert.equal(error.op, "open");
@@ -67,8 +63,16 @@ Deno.test({
   fn: leavesNothing(async () => {
     // As root every host id is mappable, so the refusal is injected here;
     // the rootless suite also meets a real one (userns_test.ts).
-    let writes = 0;
-    setFaultHook((op) => op === "write" && ++writes === 2 ? errnoValue("EPERM") : undefined);
+    // The uid_map's write: the first of a map's text.
+    let refused = false;
+    const decoder = new TextDecoder();
+    setFaultHook((op, { args }) => {
+      if (refused || op !== "write" || !decoder.decode(args[1] as Uint8Array).startsWith("0 ")) {
+        return undefined;
+      }
+      refused = true;
+      return errnoValue("EPERM");
+    });
     try {
       using handles = new Handles();
       await assert.rejects(handles.get(simpleMapping()), {

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { NO_ID_RANGE, skipUnless } from "./_env.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -64,4 +65,36 @@ Deno.test({ name: "first call", sanitizeResources: true, sanitizeOps: true }, as
   );
   assert.equal(code, 0, out);
   assert.match(out, /1 passed/);
+});
+
+Deno.test({
+  ...skipUnless(
+    "a user's test whose first get spawns a helper passes the sanitizers, and its process ends",
+    NO_ID_RANGE,
+  ),
+  async fn(): Promise<void> {
+    // The helper is spawned through libc, and waited for with poll on
+    // another thread: a nonblocking call, whose library is open only while a
+    // wait is on. A pool's idle helpers keep nothing pending.
+    const { code, out } = await runFile(
+      "user_get_test.ts",
+      `import assert from "node:assert/strict";
+import { Handles } from ${JSON.stringify(MOD)};
+const range = [{ containerID: 0, hostID: 10000, size: 10 }];
+Deno.test({ name: "first get", sanitizeResources: true, sanitizeOps: true }, async () => {
+  using handles = new Handles();
+  const fd = await handles.get({ uidMappings: range, gidMappings: range });
+  assert.ok(fd.fd > 2 && !fd.closed);
+  fd.close();
+});
+Deno.test({ name: "an idle pool", sanitizeResources: true, sanitizeOps: true }, async () => {
+  await using handles = new Handles({ prespawn: 2 });
+  await handles.ready();
+});
+`,
+      ["test", "--no-check", "--allow-ffi", "--allow-read", "--allow-run=unshare"],
+    );
+    assert.equal(code, 0, out);
+    assert.match(out, /2 passed/);
+  },
 });

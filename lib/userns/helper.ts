@@ -1,20 +1,24 @@
 /**
  * The helper process that makes a user namespace:
- * `/usr/bin/unshare --user -- /usr/bin/cat` (wherever the system keeps them).
+ * `/usr/bin/unshare --user -- /usr/bin/cat` (wherever the system keeps them),
+ * spawned through libc (`posix_spawnp`, `ffi/process.ts`), not
+ * `Deno.Command`: a first `Deno.Command` spawn costs ~5 ms in a fresh
+ * process, and its streams more; this costs ~0.6 ms once bound.
  *
- * Right after the spawn, in the same turn of the event loop (so before Deno
- * can have reaped it), the parent pins the helper's `/proc/PID` directory:
- * every later write goes to this process or fails with `ESRCH`, never to a
- * process that reuses its pid. The parent then writes one byte to its stdin;
- * the echo proves that it runs in its new namespace (the handshake). The
- * parent writes its `setgroups`, `uid_map` and `gid_map` through the pinned
- * directory, and opens its `ns/user`. Closing its stdin lets it go: `cat`
- * exits at EOF, and the parent reaps it. A helper whose parent dies sees the
- * same EOF and exits too.
+ * Right after the spawn, the parent opens the helper's pidfd and pins its
+ * `/proc/PID` directory. Nothing but {@linkcode Helper.end} reaps it, so
+ * every signal goes to this process, and every write to its `/proc` files
+ * goes to it or fails with `ESRCH`, never to a process that reuses its pid.
+ * The parent then writes one byte to its stdin; the echo proves that it runs
+ * in its new namespace (the handshake). The parent writes its `setgroups`,
+ * `uid_map` and `gid_map` through the pinned directory, and opens its
+ * `ns/user`. Closing its stdin lets it go: `cat` exits at EOF, and the parent
+ * reaps it. A helper whose parent dies sees the same EOF and exits too.
  *
- * Every wait on a helper (the handshake, its exit, its reaping) is bounded
- * by a timeout; a helper that overstays it is killed with `SIGKILL`, which
- * also ends a stopped one.
+ * Every wait on a helper (the echo, its exit) is a `poll` on another thread,
+ * bounded by a timeout; a helper that overstays it is killed with `SIGKILL`,
+ * which also ends a stopped one. An idle helper has no wait pending, so it
+ * never keeps Deno running.
  *
  * @module
  */
@@ -22,21 +26,33 @@
 import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts";
 import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
+import { POLLIN, waitFor } from "../../ffi/poll.ts";
+import {
+  type ExitStatus,
+  killAndReap,
+  pidfdOpen,
+  pipe,
+  readSome,
+  reap,
+  signalPidfd,
+} from "../../ffi/process.ts";
 import { close, open, openAt, readText, writeOnce, writeText } from "../../ffi/syscalls.ts";
-import { afterThisTurn, within } from "../async.ts";
+import { afterThisTurn } from "../async.ts";
 import { OwnedFd } from "../fd.ts";
 import { formatIDMaps, parseIDMap } from "./idmap.ts";
 import type { IDMap, Mapping } from "../mount.ts";
-import { CAT, UNSHARE } from "./programs.ts";
+import { CAT, describeExit, spawnFds, UNSHARE } from "./programs.ts";
 import type { Release, SpawnLimit } from "./spawn_limit.ts";
 
-const PING = new Uint8Array([0x2e]);
+const PING = ".";
 const ECHO_SIZE = 16;
+const SIGKILL = 9;
+const decoder = new TextDecoder();
 
 /** How a helper ended: its exit status, and what it wrote to stderr. */
 export interface HelperEnd {
   /** The exit status; `undefined` if it was still not reaped after `SIGKILL` and the timeout. */
-  status?: Deno.CommandStatus;
+  status?: ExitStatus;
   /** Its stderr, trimmed, if asked for; else empty. */
   stderr: string;
 }
@@ -46,15 +62,30 @@ export class HelperExited extends Error {}
 
 /** Options of a {@linkcode Helper}. */
 export interface HelperOptions {
-  /**
-   * Whether it may wait idle in a pool: then it does not keep Deno running
-   * until {@linkcode Helper.ref}.
-   */
-  pooled: boolean;
   /** Bounds each wait on it, in ms. */
   timeout: number;
   /** Called once it is reaped (or given up on): gives its spawn permit back. */
   onGone?: Release;
+}
+
+/**
+ * What is left in a pipe whose writer has exited, as text.
+ *
+ * @param fd The read end.
+ * @returns The text, trimmed.
+ */
+function drain(fd: number): string {
+  let text = "";
+  try {
+    for (;;) {
+      const chunk = readSome(fd, 4096);
+      if (chunk.length === 0) break;
+      text += decoder.decode(chunk, { stream: true });
+    }
+  } catch {
+    // What was read is all there is.
+  }
+  return (text + decoder.decode()).trim();
 }
 
 /**
@@ -63,64 +94,80 @@ export interface HelperOptions {
 export class Helper {
   /** The helper's pid. */
   readonly pid: number;
-  readonly #child: Deno.ChildProcess;
-  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #stdout: ReadableStreamBYOBReader;
+  readonly #pidfd: number;
+  #stdin: number;
+  readonly #stdout: number;
+  readonly #stderr: number;
   readonly #timeout: number;
   readonly #onGone: Release | undefined;
   readonly #gone = Promise.withResolvers<void>();
+  /** The polls on its fds that have not returned: its fds stay open until they have. */
+  readonly #polls = new Set<Promise<number>>();
   #proc = -1;
   /** From {@linkcode Helper.prepare}: its namespace, uid_map and gid_map. */
   #prepared: { userns: number; uidMap: number; gidMap: number } | undefined;
   #pinError: unknown;
   #entered = false;
-  #exited = false;
+  #status: ExitStatus | undefined;
   #end: Promise<HelperEnd> | undefined;
   /** From {@linkcode Helper.letGo}: its end is scheduled. */
   #cancelLetGo: (() => void) | undefined;
 
   /**
-   * Spawns a helper and pins its `/proc/PID`. Its stderr is read only once
-   * it has failed (a pipe holds what `unshare` may say), so that a helper
-   * waiting idle has no read pending. Its stdout is read into small buffers
-   * of ours: Deno's default reads allocate 64 KiB each, which a thousand
-   * helpers turn into megabytes of RSS.
+   * Spawns a helper, opens its pidfd and pins its `/proc/PID`. Nothing else
+   * reaps it, so its pid stays its own until {@linkcode Helper.end} does.
+   * Its stderr is read only once it has failed (a pipe holds what `unshare`
+   * may say).
    *
-   * @param options Pooled or not, the timeout, and what to call once it is
-   * reaped.
+   * @param options The timeout, and what to call once it is reaped.
    * @throws {MountError} With op `"spawn PATH"` if it can't be spawned; then
    * `onGone` is not called.
    * @throws {PermissionError} Without `--allow-run` for `unshare`.
    */
   constructor(options: HelperOptions) {
-    const child = UNSHARE.spawn(["--user", "--", CAT.path], {
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    });
-    this.#child = child;
-    this.pid = child.pid;
     this.#timeout = options.timeout;
     this.#onGone = options.onGone;
-    // Nothing has been awaited since the spawn: Deno can't have reaped the
-    // child yet, so this directory is the child's, even if it has exited.
+    const opened: number[] = [];
+    const closeAll = (): void => {
+      for (const fd of opened) close(fd);
+    };
+    let child: number[];
     try {
-      this.#proc = open(`/proc/${child.pid}`, O_PATH | O_DIRECTORY);
+      const [stdinRead, stdinWrite] = pipe();
+      opened.push(stdinRead, stdinWrite);
+      const [stdoutRead, stdoutWrite] = pipe();
+      opened.push(stdoutRead, stdoutWrite);
+      const [stderrRead, stderrWrite] = pipe();
+      opened.push(stderrRead, stderrWrite);
+      child = [stdinRead, stdoutWrite, stderrWrite];
+      this.pid = spawnFds(UNSHARE, ["--user", "--", CAT.path], [
+        stdinRead,
+        stdoutWrite,
+        stderrWrite,
+      ]);
+      this.#stdin = stdinWrite;
+      this.#stdout = stdoutRead;
+      this.#stderr = stderrRead;
+    } catch (error) {
+      closeAll();
+      throw error;
+    }
+    for (const fd of child) close(fd);
+    try {
+      this.#pidfd = pidfdOpen(this.pid);
+    } catch (error) {
+      // Its pid is still its own (nothing else reaps it): killed and reaped
+      // by pid, waiting, which SIGKILL makes short.
+      killAndReap(this.pid);
+      for (const fd of [this.#stdin, this.#stdout, this.#stderr]) close(fd);
+      throw error;
+    }
+    try {
+      this.#proc = open(`/proc/${this.pid}`, O_PATH | O_DIRECTORY);
     } catch (error) {
       this.#pinError = error;
       this.kill();
     }
-    if (options.pooled) child.unref();
-    this.#stdin = child.stdin.getWriter();
-    this.#stdout = child.stdout.getReader({ mode: "byob" });
-    child.status.then(() => {
-      this.#exited = true;
-    }, () => {});
-  }
-
-  /** Settles once the helper has exited and Deno has reaped it. */
-  get status(): Promise<Deno.CommandStatus> {
-    return this.#child.status;
   }
 
   /** Settles once {@linkcode Helper.end} is over: reaped, or given up on. */
@@ -135,7 +182,7 @@ export class Helper {
 
   /** Whether it has exited and been reaped. */
   get exited(): boolean {
-    return this.#exited;
+    return this.#status !== undefined;
   }
 
   /**
@@ -159,33 +206,41 @@ export class Helper {
 
   /**
    * Pings the helper and waits for the echo, which it sends from its new
-   * namespace. Between the ping and {@linkcode Helper.end}, nothing reads
-   * its stdout.
+   * namespace. The wait runs `poll` on another thread; an abort kills the
+   * helper, which ends it.
    *
-   * @param signal Rejects the wait with its reason.
+   * @param signal Rejects the wait with its reason (and kills the helper).
    * @throws {HelperExited} If it exits first.
    * @throws {MountError} With code `ETIMEDOUT` if it does not echo in time,
    * or the error of pinning its `/proc/PID`.
    */
   async handshake(signal: AbortSignal): Promise<void> {
     if (this.#pinError !== undefined) throw this.#pinError;
-    const echo = (async () => {
-      await this.#stdin.write(PING).catch(() => {});
-      const { done } = await this.#stdout.read(new Uint8Array(ECHO_SIZE));
-      if (done) throw new HelperExited();
-    })();
-    // The echo settles once the helper is killed; never leave it dangling.
-    echo.catch(() => {});
-    const ok = await within(echo, this.#timeout, signal);
-    if (!ok) {
+    signal.throwIfAborted();
+    try {
+      writeText(this.#stdin, PING, "stdin");
+    } catch (error) {
+      // EPIPE: it has exited, and the poll sees its stdout's end.
+      if (!(error instanceof MountError) || error.code !== "EPIPE") throw error;
+    }
+    const onAbort = (): void => this.kill();
+    signal.addEventListener("abort", onAbort, { once: true });
+    let events: number;
+    try {
+      events = await this.#poll(this.#stdout, POLLIN, this.#timeout);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    signal.throwIfAborted();
+    if (events === 0) {
       throw new MountError("userns helper", {
         errno: errnoValue("ETIMEDOUT"),
         detail: `${UNSHARE.path} did not enter a new user namespace within ${this.#timeout} ms`,
       });
     }
+    if (readSome(this.#stdout, ECHO_SIZE).length === 0) throw new HelperExited();
     this.#entered = true;
   }
-
   /**
    * Does all of a map that does not depend on the mapping: denies
    * `setgroups`, and opens the namespace, its `uid_map` and its `gid_map`. A
@@ -244,23 +299,9 @@ export class Helper {
     return new OwnedFd(userns);
   }
 
-  /** Makes the helper keep Deno running again, for one that waited in a pool. */
-  ref(): void {
-    if (this.#exited) return;
-    try {
-      this.#child.ref();
-    } catch {
-      // Reaped already: nothing to keep Deno running for.
-    }
-  }
-
   /** Kills the helper, if it still runs; {@linkcode Helper.end} reaps it. */
   kill(): void {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // It has exited already.
-    }
+    if (this.#status === undefined) signalPidfd(this.#pidfd, SIGKILL);
   }
 
   /**
@@ -281,24 +322,56 @@ export class Helper {
   async #finish(wantStderr: boolean): Promise<HelperEnd> {
     try {
       this.#unpin();
-      this.ref();
-      const stderr = wantStderr
-        ? new Response(this.#child.stderr).text().catch(() => "")
-        : this.#child.stderr.cancel().then(() => "", () => "");
-      this.#stdout.cancel().catch(() => {});
-      this.#stdin.close().catch(() => {});
-      const exited = () => this.#exited;
-      if (!exited() && !await within(this.#child.status, this.#timeout)) {
+      close(this.#stdin);
+      this.#stdin = -1;
+      if (!await this.#exit()) {
         this.kill();
-        if (!await within(this.#child.status, this.#timeout)) this.#child.unref();
+        await this.#exit();
       }
-      const status = exited() ? await this.#child.status : undefined;
-      return { status, stderr: status === undefined ? "" : (await stderr).trim() };
+      // A poll still on its stdout returns now that it is gone (or at its
+      // own timeout, if the helper is stuck in the kernel).
+      await Promise.all(this.#polls);
+      const status = this.#status;
+      const stderr = wantStderr && status !== undefined ? drain(this.#stderr) : "";
+      return { status, stderr };
     } finally {
       this.#unpin();
+      for (const fd of [this.#stdout, this.#stderr, this.#pidfd]) close(fd);
       this.#onGone?.();
       this.#gone.resolve();
     }
+  }
+
+  /**
+   * Waits, up to the timeout, for the helper to exit, and reaps it.
+   *
+   * @returns Whether it is reaped.
+   */
+  async #exit(): Promise<boolean> {
+    if (this.#reap()) return true;
+    await this.#poll(this.#pidfd, POLLIN, this.#timeout);
+    return this.#reap();
+  }
+
+  /**
+   * Reaps the helper if it has exited. One that waitid(2) refuses (ECHILD:
+   * reaped already, by someone else) counts as reaped, with exit code -1.
+   */
+  #reap(): boolean {
+    if (this.#status !== undefined) return true;
+    try {
+      this.#status = reap(this.#pidfd);
+    } catch {
+      this.#status = { code: -1 };
+    }
+    return this.#status !== undefined;
+  }
+
+  /** poll(2) on one of its fds, on another thread; the fd stays open until it returns. */
+  #poll(fd: number, events: number, timeout: number): Promise<number> {
+    const poll = waitFor(fd, events, timeout);
+    this.#polls.add(poll);
+    return poll.finally(() => this.#polls.delete(poll));
   }
 
   #unpin(): void {
@@ -366,7 +439,7 @@ export async function createUserns(
   const release = limit.tryAcquire() ?? await limit.acquire(signal);
   let helper: Helper;
   try {
-    helper = new Helper({ pooled: false, timeout, onGone: release });
+    helper = new Helper({ timeout, onGone: release });
   } catch (error) {
     release();
     throw error;
@@ -402,9 +475,7 @@ export async function createUserns(
  */
 export function exitedError(end: HelperEnd): MountError {
   const { status, stderr } = end;
-  const how = status === undefined
-    ? "and was not reaped in time"
-    : `(${status.signal ?? `exit code ${status.code}`})`;
+  const how = status === undefined ? "and was not reaped in time" : `(${describeExit(status)})`;
   return new MountError("userns helper", {
     detail: `${UNSHARE.path} exited before entering a new user namespace ${how}${
       stderr ? `: ${stderr}` : ""

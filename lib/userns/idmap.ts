@@ -10,7 +10,7 @@ import { PermissionError } from "../../ffi/permission_error.ts";
 import { readText } from "../../ffi/syscalls.ts";
 import { assertPath } from "../check.ts";
 import type { IDMap, Mapping } from "../mount.ts";
-import { CAT, NSENTER } from "./programs.ts";
+import { CAT, describeExit, NSENTER, run } from "./programs.ts";
 
 function rangeKeys(maps: IDMap[]): string {
   if (maps.length === 1) {
@@ -265,21 +265,15 @@ export async function getUserNamespaceMappings(nsPath: string): Promise<Mapping>
 
 /** Reads `file` from inside the user namespace at `nsPath`, with nsenter. */
 async function readInNamespace(nsPath: string, file: string): Promise<string> {
-  const child = NSENTER.spawn(
+  const { status, stdout, stderr } = await run(
+    NSENTER,
     [`--user=${nsPath}`, "--preserve-credentials", "--", CAT.path, file],
-    {
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    },
   );
-  const { code, signal, stdout, stderr } = await child.output();
-  if (code !== 0) {
-    const errors = new TextDecoder().decode(stderr).trim();
+  if (status.code !== 0) {
     throw new MountError("nsenter", {
       source: nsPath,
-      detail: `cannot read ${file} in the user namespace (${signal ?? `exit code ${code}`})${
-        errors ? `: ${errors}` : ""
+      detail: `cannot read ${file} in the user namespace (${describeExit(status)})${
+        stderr ? `: ${stderr}` : ""
       }`,
     });
   }

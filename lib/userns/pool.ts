@@ -3,9 +3,10 @@
  * namespaces: a new mapping then costs three writes and an open instead of a
  * spawn, and the helper's exit and reaping happen after the get has its fd.
  *
- * Each slot costs one idle process (`cat`) and four fds (its stdin, stdout
- * and stderr pipes, and its pinned `/proc/PID` directory). An idle helper
- * does not keep Deno running, has no read pending on it, and exits by itself
+ * Each slot costs one idle process (`cat`) and eight fds (its stdin, stdout
+ * and stderr pipes, its pidfd, its pinned `/proc/PID` directory, and its
+ * namespace, `uid_map` and `gid_map`, opened while it waits). An idle helper
+ * does not keep Deno running, has no wait pending on it, and exits by itself
  * when Deno does (its stdin closes). Each pooled helper holds a spawn permit
  * of the {@linkcode SpawnLimit} until it is reaped; the pool only takes
  * permits nobody waits for.
@@ -35,8 +36,7 @@ export interface Slot {
  * The pool fills at once, and refills after each get that took from it, on
  * a timer, and when a spawn permit it lacked is given back. It rests
  * (does not refill) after {@linkcode HelperPool.release}, after a helper
- * failed to start, or after more helpers were lost while idle than it holds,
- * until the next take or {@linkcode HelperPool.ready}: a helper that keeps
+ * failed to start, until the next take or {@linkcode HelperPool.ready}: a helper that keeps
  * dying right after its start is not respawned in a loop.
  */
 export class HelperPool {
@@ -51,7 +51,6 @@ export class HelperPool {
   #error: unknown;
   #resting = false;
   #starved = false;
-  #losses = 0;
 
   /**
    * Makes a pool and starts filling it.
@@ -108,9 +107,6 @@ export class HelperPool {
     if (index < 0) index = this.#slots.findIndex(({ helper }) => !helper.entered);
     if (index < 0) return undefined;
     const [slot] = this.#slots.splice(index, 1);
-    // One on its way keeps Deno running while a get waits for it; an idle
-    // one is mapped at once, then let go, which refs it.
-    if (!slot.helper.entered) slot.helper.ref();
     return slot;
   }
 
@@ -202,7 +198,6 @@ export class HelperPool {
   /** Resumes filling: on a take, or ready(). */
   #wake(): void {
     this.#resting = false;
-    this.#losses = 0;
     this.#error = undefined;
   }
 
@@ -222,7 +217,7 @@ export class HelperPool {
   #spawn(release: () => void): void {
     let helper: Helper;
     try {
-      helper = new Helper({ pooled: true, timeout: this.#timeout, onGone: release });
+      helper = new Helper({ timeout: this.#timeout, onGone: release });
     } catch (error) {
       release();
       this.#error = error;
@@ -255,19 +250,6 @@ export class HelperPool {
     this.#slots.push(slot);
     this.#helpers.add(helper);
     helper.gone.then(() => this.#helpers.delete(helper));
-    helper.status.then(() => this.#lost(slot), () => {});
-  }
-
-  /**
-   * A pooled helper exited. If it was idle in the pool, reap it and replace
-   * it, unless more helpers were lost since the last take than the pool
-   * holds. One that failed to start is its handshake's to end.
-   */
-  #lost(slot: Slot): void {
-    if (!slot.helper.entered || !this.#remove(slot)) return;
-    slot.helper.end();
-    if (++this.#losses > this.capacity) this.#resting = true;
-    else this.refill();
   }
 
   #remove(slot: Slot): boolean {

@@ -15,9 +15,18 @@
  */
 
 import { O_PATH } from "../../ffi/constants.ts";
-import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { PermissionError } from "../../ffi/permission_error.ts";
+import { POLLIN, waitFor } from "../../ffi/poll.ts";
+import {
+  type ExitStatus,
+  killAndReap,
+  pidfdOpen,
+  pipe,
+  readSome,
+  reap,
+  spawn,
+} from "../../ffi/process.ts";
 import { close, open } from "../../ffi/syscalls.ts";
 
 /** Where programs are looked for before `PATH`, in order. */
@@ -122,44 +131,143 @@ export class Program {
       `spawn ${path}, ${this.purpose} (--allow-run=${name} allows another ${name}, found first in PATH)`,
     );
   }
+}
 
-  /**
-   * Spawns it with `Deno.Command`, by its path, after the permission check.
-   *
-   * @param args Its arguments.
-   * @param options The other `Deno.Command` options.
-   * @returns The running child.
-   * @throws {PermissionError} As {@linkcode Program.checkPermission}.
-   * @throws {MountError} With op `"spawn PATH"`: code `ENOENT` if it is
-   * missing, naming where it was looked for.
-   */
-  spawn(args: string[], options: Omit<Deno.CommandOptions, "args">): Deno.ChildProcess {
-    this.checkPermission();
-    const path = this.path;
-    try {
-      return new Deno.Command(path, { ...options, args }).spawn();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) {
-        throw new PermissionError(`--allow-run=${this.name}`, `spawn ${path}, ${this.purpose}`, {
-          cause: error,
-        });
-      }
-      const op = `spawn ${path}`;
-      if (error instanceof Deno.errors.NotFound) {
-        throw new MountError(op, {
-          errno: errnoValue("ENOENT"),
-          detail: path === this.name
-            ? `${path} was not found in ${SYSTEM_DIRS.join(", ")} or PATH`
-            : `${path} is gone`,
-          cause: error,
-        });
-      }
-      throw new MountError(op, {
-        detail: error instanceof Error ? error.message : String(error),
-        cause: error,
-      });
-    }
+/**
+ * Spawns `program` through libc, by its path, after the permission check:
+ * its stdin, stdout and stderr are `stdio`.
+ *
+ * @param program The program.
+ * @param args Its arguments.
+ * @param stdio The fds that become its 0, 1 and 2.
+ * @returns Its pid: a child that only its spawner reaps.
+ * @throws {PermissionError} As {@linkcode Program.checkPermission}.
+ * @throws {MountError} With op `"spawn PATH"`: code `ENOENT` if it is
+ * missing, naming where it was looked for.
+ */
+export function spawnFds(
+  program: Program,
+  args: string[],
+  stdio: readonly [number, number, number],
+): number {
+  program.checkPermission();
+  const path = program.path;
+  try {
+    return spawn(path, [path, ...args], stdio);
+  } catch (error) {
+    if (!(error instanceof MountError) || error.code !== "ENOENT") throw error;
+    throw new MountError(`spawn ${path}`, {
+      errno: error.errno,
+      detail: missing(program),
+      cause: error,
+    });
   }
+}
+
+/** What a missing program's error says. */
+function missing(program: Program): string {
+  const path = program.path;
+  return path === program.name
+    ? `${path} was not found in ${SYSTEM_DIRS.join(", ")} or PATH`
+    : `${path} is gone`;
+}
+
+/** What a program that ran to its end did. */
+export interface RunResult {
+  /** How it ended. */
+  status: ExitStatus;
+  /** What it wrote to stdout. */
+  stdout: Uint8Array;
+  /** What it wrote to stderr, as text, trimmed. */
+  stderr: string;
+}
+
+/**
+ * Runs `program` to its end, through libc, with an empty stdin, and
+ * collects its output: each wait is a `poll` on another thread.
+ *
+ * @param program The program.
+ * @param args Its arguments.
+ * @returns How it ended, and what it wrote.
+ * @throws {PermissionError} As {@linkcode Program.checkPermission}.
+ * @throws {MountError} With op `"spawn PATH"` if it can't be spawned.
+ */
+export async function run(program: Program, args: string[]): Promise<RunResult> {
+  const opened: number[] = [];
+  let pid: number;
+  let pidfd: number;
+  const [stdout, stderr] = [[] as Uint8Array[], [] as Uint8Array[]];
+  try {
+    const stdin = pipe();
+    opened.push(...stdin);
+    const out = pipe();
+    opened.push(...out);
+    const err = pipe();
+    opened.push(...err);
+    pid = spawnFds(program, args, [stdin[0], out[1], err[1]]);
+    for (const fd of [stdin[0], stdin[1], out[1], err[1]]) {
+      close(fd);
+      opened.splice(opened.indexOf(fd), 1);
+    }
+    try {
+      pidfd = pidfdOpen(pid);
+    } catch (error) {
+      killAndReap(pid);
+      throw error;
+    }
+    opened.push(pidfd);
+    // Both pipes, to their ends: either may fill while the other is read.
+    await Promise.all([drainPipe(out[0], stdout), drainPipe(err[0], stderr)]);
+    let status: ExitStatus | undefined;
+    while ((status = reap(pidfd)) === undefined) await waitFor(pidfd, POLLIN, -1);
+    const text = new TextDecoder().decode(concat(stderr)).trim();
+    return { status, stdout: concat(stdout), stderr: text };
+  } finally {
+    for (const fd of opened) close(fd);
+  }
+}
+
+/** Reads a pipe to its end, waiting on another thread whenever it is empty. */
+async function drainPipe(fd: number, chunks: Uint8Array[]): Promise<void> {
+  for (;;) {
+    await waitFor(fd, POLLIN, -1);
+    const chunk = readSome(fd, 65536);
+    if (chunk.length === 0) return;
+    chunks.push(chunk);
+  }
+}
+
+/**
+ * How a program ended, for a message: `"exit code 1"`, `"SIGKILL"`.
+ *
+ * @param status Its status.
+ * @returns The words.
+ */
+export function describeExit(status: ExitStatus): string {
+  if (status.signal === undefined) return `exit code ${status.code}`;
+  return SIGNALS[status.signal] ?? `signal ${status.signal}`;
+}
+
+/** The names of the signals a program is likely to die of. */
+const SIGNALS: Record<number, string> = {
+  1: "SIGHUP",
+  2: "SIGINT",
+  6: "SIGABRT",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  13: "SIGPIPE",
+  15: "SIGTERM",
+};
+
+/** The chunks, in one array. */
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return all;
 }
 
 /** `unshare`, which starts a helper in a new user namespace. */
@@ -174,5 +282,5 @@ export const NSENTER: Program = new Program(
   "which reads the mappings of a user namespace it joins",
 );
 
-/** `cat`, which `unshare` and `nsenter` run; Deno never spawns it itself. */
+/** `cat`, which `unshare` and `nsenter` run; this module never spawns it itself. */
 export const CAT: Program = new Program("cat", "which unshare and nsenter run");
