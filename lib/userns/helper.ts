@@ -27,27 +27,18 @@ import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts"
 import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { POLLIN, waitFor } from "../../ffi/poll.ts";
-import {
-  type ExitStatus,
-  killAndReap,
-  pidfdOpen,
-  pipe,
-  readSome,
-  reap,
-  signalPidfd,
-} from "../../ffi/process.ts";
+import { type ExitStatus, readSome, reap, signalPidfd } from "../../ffi/process.ts";
 import { close, open, openAt, readText, writeOnce, writeText } from "../../ffi/syscalls.ts";
 import { afterThisTurn } from "../async.ts";
 import { OwnedFd } from "../fd.ts";
 import { formatIDMaps, parseIDMap } from "./idmap.ts";
 import type { IDMap, Mapping } from "../mount.ts";
-import { CAT, describeExit, spawnFds, UNSHARE } from "./programs.ts";
+import { CAT, describeExit, drainText, spawnPiped, UNSHARE } from "./programs.ts";
 import type { Release, SpawnLimit } from "./spawn_limit.ts";
 
 const PING = ".";
 const ECHO_SIZE = 16;
 const SIGKILL = 9;
-const decoder = new TextDecoder();
 
 /** How a helper ended: its exit status, and what it wrote to stderr. */
 export interface HelperEnd {
@@ -66,26 +57,6 @@ export interface HelperOptions {
   timeout: number;
   /** Called once it is reaped (or given up on): gives its spawn permit back. */
   onGone?: Release;
-}
-
-/**
- * What is left in a pipe whose writer has exited, as text.
- *
- * @param fd The read end.
- * @returns The text, trimmed.
- */
-function drain(fd: number): string {
-  let text = "";
-  try {
-    for (;;) {
-      const chunk = readSome(fd, 4096);
-      if (chunk.length === 0) break;
-      text += decoder.decode(chunk, { stream: true });
-    }
-  } catch {
-    // What was read is all there is.
-  }
-  return (text + decoder.decode()).trim();
 }
 
 /**
@@ -127,41 +98,12 @@ export class Helper {
   constructor(options: HelperOptions) {
     this.#timeout = options.timeout;
     this.#onGone = options.onGone;
-    const opened: number[] = [];
-    const closeAll = (): void => {
-      for (const fd of opened) close(fd);
-    };
-    let child: number[];
-    try {
-      const [stdinRead, stdinWrite] = pipe();
-      opened.push(stdinRead, stdinWrite);
-      const [stdoutRead, stdoutWrite] = pipe();
-      opened.push(stdoutRead, stdoutWrite);
-      const [stderrRead, stderrWrite] = pipe();
-      opened.push(stderrRead, stderrWrite);
-      child = [stdinRead, stdoutWrite, stderrWrite];
-      this.pid = spawnFds(UNSHARE, ["--user", "--", CAT.path], [
-        stdinRead,
-        stdoutWrite,
-        stderrWrite,
-      ]);
-      this.#stdin = stdinWrite;
-      this.#stdout = stdoutRead;
-      this.#stderr = stderrRead;
-    } catch (error) {
-      closeAll();
-      throw error;
-    }
-    for (const fd of child) close(fd);
-    try {
-      this.#pidfd = pidfdOpen(this.pid);
-    } catch (error) {
-      // Its pid is still its own (nothing else reaps it): killed and reaped
-      // by pid, waiting, which SIGKILL makes short.
-      killAndReap(this.pid);
-      for (const fd of [this.#stdin, this.#stdout, this.#stderr]) close(fd);
-      throw error;
-    }
+    const child = spawnPiped(UNSHARE, ["--user", "--", CAT.path]);
+    this.pid = child.pid;
+    this.#pidfd = child.pidfd;
+    this.#stdin = child.stdin;
+    this.#stdout = child.stdout;
+    this.#stderr = child.stderr;
     try {
       this.#proc = open(`/proc/${this.pid}`, O_PATH | O_DIRECTORY);
     } catch (error) {
@@ -307,9 +249,9 @@ export class Helper {
   /**
    * Lets the helper go (EOF on its stdin ends it) and reaps it. It has the
    * timeout to exit, then it is killed; if it is still not reaped a timeout
-   * later (stuck in the kernel), it is given up on: Deno no longer waits
-   * for it. Calling it again returns the same promise: the first call
-   * decides about stderr.
+   * later (stuck in the kernel), it is given up on: a zombie until this
+   * process exits. Calling it again returns the same promise: the first
+   * call decides about stderr.
    *
    * @param stderr Whether to read its stderr, for an error message.
    * @returns How it ended.
@@ -332,10 +274,11 @@ export class Helper {
       // own timeout, if the helper is stuck in the kernel).
       await Promise.all(this.#polls);
       const status = this.#status;
-      const stderr = wantStderr && status !== undefined ? drain(this.#stderr) : "";
+      const stderr = wantStderr && status !== undefined ? drainText(this.#stderr) : "";
       return { status, stderr };
     } finally {
       this.#unpin();
+      if (this.#stdin >= 0) close(this.#stdin);
       for (const fd of [this.#stdout, this.#stderr, this.#pidfd]) close(fd);
       this.#onGone?.();
       this.#gone.resolve();

@@ -4,12 +4,14 @@
  *
  * A program is looked for in the system directories first (`/usr/bin`,
  * `/bin`, `/usr/sbin`, `/sbin`), once; only where none holds it is it left
- * to a `PATH` lookup, done by `execvp` at spawn time. A privileged runtime
- * thus does not run whatever `unshare` comes first in its `PATH`.
+ * to a `PATH` lookup, done by `posix_spawnp` at spawn time. A privileged
+ * runtime thus does not run whatever `unshare` comes first in its `PATH`.
  *
- * Deno resolves an `--allow-run=NAME` flag through `PATH` when it starts, to
- * one absolute path; a program is spawned only by a path that flag (or a
- * broader one) grants, and the permission is checked before anything runs.
+ * Programs are spawned through libc (`ffi/process.ts`), not `Deno.Command`,
+ * which libc does not ask about; the module asks Deno anyway, before
+ * anything runs: a program is spawned only by a path that an
+ * `--allow-run=NAME` flag (or a broader one) grants. Deno resolves that flag
+ * through `PATH` when it starts, to one absolute path.
  *
  * @module
  */
@@ -145,7 +147,7 @@ export class Program {
  * @throws {MountError} With op `"spawn PATH"`: code `ENOENT` if it is
  * missing, naming where it was looked for.
  */
-export function spawnFds(
+function spawnFds(
   program: Program,
   args: string[],
   stdio: readonly [number, number, number],
@@ -182,6 +184,62 @@ export interface RunResult {
   stderr: string;
 }
 
+/** A child spawned with three pipes: its pid, its pidfd, and this process's ends of its stdio. */
+export interface PipedChild {
+  /** Its pid: a child that only its spawner reaps. */
+  pid: number;
+  /** Its pidfd, which signals and reaps it. */
+  pidfd: number;
+  /** The write end of its stdin. */
+  stdin: number;
+  /** The read end of its stdout. */
+  stdout: number;
+  /** The read end of its stderr. */
+  stderr: number;
+}
+
+/**
+ * Spawns `program` through libc, with a pipe for each of its stdin, stdout
+ * and stderr, and opens its pidfd. On failure, nothing is left open and
+ * nothing runs.
+ *
+ * @param program The program.
+ * @param args Its arguments.
+ * @returns The child; the caller closes its four fds.
+ * @throws {PermissionError} As {@linkcode Program.checkPermission}.
+ * @throws {MountError} With op `"spawn PATH"` if it can't be spawned, or
+ * the op of the pipe or pidfd that failed.
+ */
+export function spawnPiped(program: Program, args: string[]): PipedChild {
+  const opened: number[] = [];
+  let pid: number;
+  let ours: number[];
+  try {
+    const [stdinRead, stdinWrite] = pipe();
+    opened.push(stdinRead, stdinWrite);
+    const [stdoutRead, stdoutWrite] = pipe();
+    opened.push(stdoutRead, stdoutWrite);
+    const [stderrRead, stderrWrite] = pipe();
+    opened.push(stderrRead, stderrWrite);
+    pid = spawnFds(program, args, [stdinRead, stdoutWrite, stderrWrite]);
+    for (const fd of [stdinRead, stdoutWrite, stderrWrite]) close(fd);
+    ours = [stdinWrite, stdoutRead, stderrRead];
+  } catch (error) {
+    for (const fd of opened) close(fd);
+    throw error;
+  }
+  const [stdin, stdout, stderr] = ours;
+  try {
+    return { pid, pidfd: pidfdOpen(pid), stdin, stdout, stderr };
+  } catch (error) {
+    // Its pid is still its own (nothing else reaps it): killed and reaped
+    // by pid, waiting, which SIGKILL makes short.
+    killAndReap(pid);
+    for (const fd of ours) close(fd);
+    throw error;
+  }
+}
+
 /**
  * Runs `program` to its end, through libc, with an empty stdin, and
  * collects its output: each wait is a `poll` on another thread.
@@ -193,38 +251,39 @@ export interface RunResult {
  * @throws {MountError} With op `"spawn PATH"` if it can't be spawned.
  */
 export async function run(program: Program, args: string[]): Promise<RunResult> {
-  const opened: number[] = [];
-  let pid: number;
-  let pidfd: number;
+  const child = spawnPiped(program, args);
+  close(child.stdin);
   const [stdout, stderr] = [[] as Uint8Array[], [] as Uint8Array[]];
   try {
-    const stdin = pipe();
-    opened.push(...stdin);
-    const out = pipe();
-    opened.push(...out);
-    const err = pipe();
-    opened.push(...err);
-    pid = spawnFds(program, args, [stdin[0], out[1], err[1]]);
-    for (const fd of [stdin[0], stdin[1], out[1], err[1]]) {
-      close(fd);
-      opened.splice(opened.indexOf(fd), 1);
-    }
-    try {
-      pidfd = pidfdOpen(pid);
-    } catch (error) {
-      killAndReap(pid);
-      throw error;
-    }
-    opened.push(pidfd);
     // Both pipes, to their ends: either may fill while the other is read.
-    await Promise.all([drainPipe(out[0], stdout), drainPipe(err[0], stderr)]);
+    await Promise.all([drainPipe(child.stdout, stdout), drainPipe(child.stderr, stderr)]);
     let status: ExitStatus | undefined;
-    while ((status = reap(pidfd)) === undefined) await waitFor(pidfd, POLLIN, -1);
+    while ((status = reap(child.pidfd)) === undefined) await waitFor(child.pidfd, POLLIN, -1);
     const text = new TextDecoder().decode(concat(stderr)).trim();
     return { status, stdout: concat(stdout), stderr: text };
   } finally {
-    for (const fd of opened) close(fd);
+    for (const fd of [child.stdout, child.stderr, child.pidfd]) close(fd);
   }
+}
+
+/**
+ * What is left in a pipe whose writer has exited, as text.
+ *
+ * @param fd The read end.
+ * @returns The text, trimmed.
+ */
+export function drainText(fd: number): string {
+  const chunks: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const chunk = readSome(fd, 4096);
+      if (chunk.length === 0) break;
+      chunks.push(chunk);
+    }
+  } catch {
+    // What was read is all there is.
+  }
+  return new TextDecoder().decode(concat(chunks)).trim();
 }
 
 /** Reads a pipe to its end, waiting on another thread whenever it is empty. */

@@ -1,12 +1,18 @@
 /**
  * The Handles pairs of the bench: cached gets, new mappings with and
  * without a pool, and concurrent new mappings, beside a bare `fcntl` dup, a
- * bare spawn of the helper and their C floors (see `_pairs.ts`).
+ * bare spawn of the helper (through libc, as the library spawns it; and
+ * through `Deno.Command`, for context) and their C floors (see `_pairs.ts`).
  *
  * @module
  */
 
 import { Handles, type Mapping } from "../../mod.ts";
+import { POLLIN, waitFor } from "../../ffi/poll.ts";
+import { pidfdOpen, pipe, readSome, reap, spawn } from "../../ffi/process.ts";
+import { close, open, writeOnce, writeText } from "../../ffi/syscalls.ts";
+import { O_RDONLY } from "../../ffi/constants.ts";
+import { CAT, UNSHARE } from "../../lib/userns/programs.ts";
 import type { CFloor } from "./_floor.ts";
 import {
   awaitPair,
@@ -29,8 +35,40 @@ function freshMapping(): Mapping {
   return { uidMappings: range, gidMappings: range };
 }
 
-/** A bare `Deno.Command` spawn of the helper, pinged and let go as the library does. */
-async function bareHelper(): Promise<void> {
+/**
+ * A bare spawn of the helper through libc, as the library makes one, and the
+ * same work by hand: pinged, its `setgroups`, `uid_map` and `gid_map`
+ * written, its `ns/user` opened (and closed), then let go and reaped.
+ *
+ * @param mapping The mapping to write (default: a fresh one).
+ */
+async function bareHelper(mapping: Mapping = freshMapping()): Promise<void> {
+  const [stdinRead, stdinWrite] = pipe();
+  const [stdoutRead, stdoutWrite] = pipe();
+  const [stderrRead, stderrWrite] = pipe();
+  const pid = spawn(UNSHARE.path, [UNSHARE.path, "--user", "--", CAT.path], [
+    stdinRead,
+    stdoutWrite,
+    stderrWrite,
+  ]);
+  for (const fd of [stdinRead, stdoutWrite, stderrWrite]) close(fd);
+  const pidfd = pidfdOpen(pid);
+  writeText(stdinWrite, ".", "stdin");
+  await waitFor(stdoutRead, POLLIN, -1);
+  readSome(stdoutRead, 16);
+  const map = (ranges: Mapping["uidMappings"]): string =>
+    ranges.map((r) => `${r.containerID} ${r.hostID} ${r.size}\n`).join("");
+  writeOnce(`/proc/${pid}/setgroups`, "deny\n");
+  writeOnce(`/proc/${pid}/uid_map`, map(mapping.uidMappings));
+  writeOnce(`/proc/${pid}/gid_map`, map(mapping.gidMappings));
+  close(open(`/proc/${pid}/ns/user`, O_RDONLY));
+  close(stdinWrite);
+  while (reap(pidfd) === undefined) await waitFor(pidfd, POLLIN, -1);
+  for (const fd of [stdoutRead, stderrRead, pidfd]) close(fd);
+}
+
+/** A bare `Deno.Command` spawn of the helper, pinged and let go: how Deno alone would. */
+async function commandHelper(): Promise<void> {
   const child = new Deno.Command("unshare", {
     args: ["--user", "--", "cat"],
     stdin: "piped",
@@ -72,7 +110,14 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
   // The same dup, behind the promise an async API returns: no await inside.
   // deno-lint-ignore require-await
   const dupAsync = async () => bare.fcntl(userns.fd, F_DUPFD_CLOEXEC, 0);
-  const bareSpawn: Side = { name: "bare spawn of the helper (unshare --user cat)", fn: bareHelper };
+  const bareSpawn: Side = {
+    name: "bare spawn of the helper (unshare --user cat), mapped by hand",
+    fn: () => bareHelper(),
+  };
+  const commandSpawn: Side = {
+    name: "bare Deno.Command spawn of the helper",
+    fn: commandHelper,
+  };
   const usernsFloor = floor?.floor("clone(CLONE_NEWUSER) + maps + open + kill + wait", "userns");
   const pooledFloor = floor?.floor("maps + open of a process waiting in its namespace", "pooled");
   const usernsFloor32 = floor?.floor("32 × (clone(CLONE_NEWUSER) + maps + ...)", "userns", 32);
@@ -174,6 +219,22 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
         rounds: 150,
       },
       {
+        operation: "the same, against a bare `Deno.Command` spawn (context)",
+        library: {
+          name: "Handles.get (new mapping) + close",
+          fn: async () => {
+            using fresh = new Handles();
+            (await fresh.get(freshMapping())).close();
+          },
+        },
+        baseline: commandSpawn,
+        floor: usernsFloor,
+        targets: [],
+        n: 200,
+        batch: 1,
+        rounds: 100,
+      },
+      {
         operation: "new-mapping `Handles.get`, warm pool (`prespawn: 1`)",
         library: {
           name: "Handles.get (new mapping, warm pool) + close",
@@ -215,13 +276,13 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
         library: {
           name: "32 bare spawns at once",
           fn: async () => {
-            await Promise.all(set.map(bareHelper));
+            await Promise.all(set.map((m) => bareHelper(m)));
           },
         },
         baseline: {
           name: "32 bare spawns one after another",
           fn: async () => {
-            for (let i = 0; i < set.length; i++) await bareHelper();
+            for (const m of set) await bareHelper(m);
           },
         },
         floor: usernsFloor32,
