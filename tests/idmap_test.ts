@@ -5,7 +5,9 @@ import { checkIDMaps, checkMapping } from "../lib/id_ranges.ts";
 import { formatIDMaps, knownKey, mappingKey, parseIDMap } from "../lib/userns/idmap.ts";
 import { getUserNamespaceMappings, isSameMapping, MountError } from "../mod.ts";
 import { mountTest } from "./_mounts.ts";
-import { countOps, holdUserns } from "./_process.ts";
+import { countOps, holdUserns, withSpawnHooks } from "./_process.ts";
+import { setFaultHook } from "./_faults.ts";
+import { errnoValue } from "../ffi/errno.ts";
 import { NO_ID_RANGE, skipUnless } from "./_env.ts";
 import { childPids } from "./_leaks.ts";
 
@@ -194,6 +196,42 @@ mountTest(
       gidMappings: [one(0, 30000, 7), one(5000, 40000, 3)],
     });
     assert.equal(ops.get("spawn nsenter"), 2, "one helper per map, both reaped");
+  },
+);
+
+mountTest(
+  "getUserNamespaceMappings(): a failed read of nsenter's output is a clear error, nsenter is killed and reaped",
+  async (fx) => {
+    const file = fx.file("userns");
+    {
+      await using holder = await holdUserns("0 10000 100\n", "0 30000 7\n");
+      mount(`/proc/${holder.pid}/ns/user`, file, null, MS_BIND, null);
+      fx.track(file);
+    }
+    let spawned = 0;
+    let failed = false;
+    setFaultHook((op) => {
+      if (spawned === 0 || failed || op !== "read") return undefined;
+      failed = true;
+      return errnoValue("EIO");
+    });
+    try {
+      await withSpawnHooks(
+        { after: () => void spawned++ },
+        () =>
+          assert.rejects(getUserNamespaceMappings(file), {
+            name: "MountError",
+            op: "read",
+            code: "EIO",
+          }),
+      );
+    } finally {
+      setFaultHook(undefined);
+    }
+    assert.ok(failed);
+    // One nsenter per map, run at once; leavesNothing checks that both are
+    // reaped, the one whose read failed killed first, and no fd is left.
+    assert.equal(spawned, 2);
   },
 );
 

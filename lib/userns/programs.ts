@@ -27,9 +27,12 @@ import {
   pipe,
   readSome,
   reap,
+  signalPidfd,
   spawn,
 } from "../../ffi/process.ts";
 import { close, open } from "../../ffi/syscalls.ts";
+
+const SIGKILL = 9;
 
 /** Where programs are looked for before `PATH`, in order. */
 export const SYSTEM_DIRS: readonly string[] = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
@@ -256,9 +259,20 @@ export async function run(program: Program, args: string[]): Promise<RunResult> 
   const [stdout, stderr] = [[] as Uint8Array[], [] as Uint8Array[]];
   try {
     // Both pipes, to their ends: either may fill while the other is read.
-    await Promise.all([drainPipe(child.stdout, stdout), drainPipe(child.stderr, stderr)]);
+    // If reading one fails, the program is killed, which ends the other;
+    // both settle before their fds close (a poll may still be on one).
+    const kill = (error: unknown): never => {
+      signalPidfd(child.pidfd, SIGKILL);
+      throw error;
+    };
+    const drained = await Promise.allSettled([
+      drainPipe(child.stdout, stdout).catch(kill),
+      drainPipe(child.stderr, stderr).catch(kill),
+    ]);
+    const failed = drained.find((result) => result.status === "rejected");
     let status: ExitStatus | undefined;
     while ((status = reap(child.pidfd)) === undefined) await waitFor(child.pidfd, POLLIN, -1);
+    if (failed !== undefined) throw failed.reason;
     const text = new TextDecoder().decode(concat(stderr)).trim();
     return { status, stdout: concat(stdout), stderr: text };
   } finally {
