@@ -47,8 +47,8 @@ export function pipe(): [number, number] {
   check(c.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC), errnoView[0], "pipe2");
   for (let i = 0; i < 2; i++) {
     if (fds[i] > 2) continue;
-    const moved = c.fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-    const code = errnoView[0];
+    // errno read in the call's own statement, as everywhere.
+    const moved = c.fcntl(fds[i], F_DUPFD_CLOEXEC, 3), code = errnoView[0];
     c.close(fds[i]);
     if (moved < 0) {
       c.close(fds[1 - i]);
