@@ -183,6 +183,7 @@ export class Helper {
     if (readSome(this.#stdout, ECHO_SIZE).length === 0) throw new HelperExited();
     this.#entered = true;
   }
+
   /**
    * Does all of a map that does not depend on the mapping: denies
    * `setgroups`, and opens the namespace, its `uid_map` and its `gid_map`. A
