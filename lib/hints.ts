@@ -8,7 +8,8 @@
 import { MS_REC } from "../ffi/constants.ts";
 import { MountError } from "../ffi/mount_error.ts";
 import { readText } from "../ffi/syscalls.ts";
-import type { Mount } from "./mount.ts";
+import type { IDMap, Mount } from "./mount.ts";
+import { parseIDMap } from "./userns/idmap.ts";
 
 /** The rootless way to run, named in hints. */
 const ROOTLESS_COMMAND = "unshare --user --map-auto --map-root-user --mount";
@@ -93,4 +94,26 @@ function unmappedLists(usernsPath: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What a refused map may map to: this process's own ranges, from
+ * `/proc/self/uid_map` or `gid_map`, which a child namespace's map must lie
+ * within, each range within one of them.
+ *
+ * @param file `"uid_map"` or `"gid_map"`.
+ * @returns A hint naming the ranges, or `undefined` in the initial namespace.
+ */
+export function mappableRanges(file: string): string | undefined {
+  let maps: IDMap[];
+  try {
+    maps = parseIDMap(readText(`/proc/self/${file}`), file);
+  } catch {
+    return undefined;
+  }
+  if (maps.length === 1 && maps[0].hostID === 0 && maps[0].size === 4294967295) return undefined;
+  const ranges = maps.map((m) => `${m.containerID}..${m.containerID + m.size - 1}`).join(", ");
+  const kind = file === "uid_map" ? "uids" : "gids";
+  return `(this process maps only the ${kind} ${ranges}: a range must lie within one of these; ` +
+    "split one that spans two)";
 }

@@ -35,6 +35,16 @@ export async function withSpawnHooks<T>(hooks: SpawnHooks, fn: () => Promise<T>)
 }
 
 /**
+ * A spawn hook that stops each helper (`SIGSTOP`) right after its spawn,
+ * before it is pinged: it can't echo.
+ *
+ * @param pid The helper's pid.
+ */
+export function stopAtSpawn(pid: number): void {
+  Deno.kill(pid, "SIGSTOP");
+}
+
+/**
  * Runs `fn`, and `action` once a helper it spawns is ready: it has echoed
  * from its new namespace, and its first `/proc` file (`setgroups`) is about
  * to be opened.

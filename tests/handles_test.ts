@@ -9,6 +9,7 @@ import {
   namespaceMaps,
   PROBE,
   runProbe,
+  stopAtSpawn,
   whenHelperReady,
   withSpawnHooks,
 } from "./_process.ts";
@@ -322,11 +323,6 @@ Deno.test({
   }),
 });
 
-/** Stops a helper right after its spawn (a spawn hook). */
-function stop(pid: number): void {
-  Deno.kill(pid, "SIGSTOP");
-}
-
 Deno.test({
   ...skipUnless(
     "a stopped helper times out after helperTimeout, and is killed and reaped",
@@ -336,7 +332,7 @@ Deno.test({
     await using handles = new Handles({ helperTimeout: 300 });
     const started = performance.now();
     // Stopped right after its spawn, before it is pinged: it can't echo.
-    const pending = withSpawnHooks({ after: stop }, () => handles.get(simpleMapping()));
+    const pending = withSpawnHooks({ after: stopAtSpawn }, () => handles.get(simpleMapping()));
     await assert.rejects(pending, (e: unknown) => {
       assert.ok(e instanceof MountError);
       assert.equal(e.code, "ETIMEDOUT");
@@ -360,7 +356,7 @@ Deno.test({
     await using handles = new Handles();
     const started = performance.now();
     const pending = withSpawnHooks(
-      { after: stop },
+      { after: stopAtSpawn },
       () => handles.get(simpleMapping(), { signal: AbortSignal.timeout(200) }),
     );
     await assert.rejects(pending, { name: "TimeoutError" });

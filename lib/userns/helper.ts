@@ -28,11 +28,12 @@ import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { POLLIN, waitFor } from "../../ffi/poll.ts";
 import { type ExitStatus, readSome, reap, signalPidfd } from "../../ffi/process.ts";
-import { close, open, openAt, readText, writeOnce, writeText } from "../../ffi/syscalls.ts";
+import { close, open, openAt, writeOnce, writeText } from "../../ffi/syscalls.ts";
 import { afterThisTurn } from "../async.ts";
 import { OwnedFd } from "../fd.ts";
-import { formatIDMaps, parseIDMap } from "./idmap.ts";
-import type { IDMap, Mapping } from "../mount.ts";
+import { formatIDMaps } from "./idmap.ts";
+import type { Mapping } from "../mount.ts";
+import { mappableRanges } from "../hints.ts";
 import { CAT, describeExit, drainText, spawnPiped, UNSHARE } from "./programs.ts";
 import type { Release, SpawnLimit } from "./spawn_limit.ts";
 
@@ -352,7 +353,7 @@ export class Helper {
     if (!(error instanceof MountError)) return error;
     const writing = `(writing ${JSON.stringify(text.trimEnd())})`;
     const names = { target: `/proc/${this.pid}/${file}` };
-    const own = error.code === "EPERM" && file !== "setgroups" ? ownRanges(file) : undefined;
+    const own = error.code === "EPERM" && file !== "setgroups" ? mappableRanges(file) : undefined;
     return error.withHint(own === undefined ? writing : `${writing} ${own}`, names);
   }
 }
@@ -425,26 +426,4 @@ export function exitedError(end: HelperEnd): MountError {
       stderr ? `: ${stderr}` : ""
     }`,
   });
-}
-
-/**
- * What a refused map may map to: this process's own ranges, from
- * `/proc/self/uid_map` or `gid_map`, which a child namespace's map must lie
- * within, each range within one of them.
- *
- * @param file `"uid_map"` or `"gid_map"`.
- * @returns A hint naming the ranges, or `undefined` in the initial namespace.
- */
-function ownRanges(file: string): string | undefined {
-  let maps: IDMap[];
-  try {
-    maps = parseIDMap(readText(`/proc/self/${file}`), file);
-  } catch {
-    return undefined;
-  }
-  if (maps.length === 1 && maps[0].hostID === 0 && maps[0].size === 4294967295) return undefined;
-  const ranges = maps.map((m) => `${m.containerID}..${m.containerID + m.size - 1}`).join(", ");
-  const kind = file === "uid_map" ? "uids" : "gids";
-  return `(this process maps only the ${kind} ${ranges}: a range must lie within one of these; ` +
-    "split one that spans two)";
 }
