@@ -296,3 +296,7 @@ export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const EAGAIN = 11;
 export const EINTR = 4;
 export const ENOPROTOOPT = 92;
+
+// Signals.
+/** `SIGKILL`: ends a process, stopped or not. */
+export const SIGKILL = 9;

@@ -113,8 +113,19 @@ export type Libc =
     kill(pid: number, signal: number): number;
   };
 
-/** The calls that are always made through `syscall(2)`. */
-type Raw = "openat2" | "pidfd_open" | "pidfd_send_signal" | "kill";
+/** The calls that are always made through `syscall(2)`, each with the entry it is made through. */
+const RAW = {
+  openat2: "syscall_openat2",
+  pidfd_open: "syscall_pidfd",
+  pidfd_send_signal: "syscall_pidfd",
+  kill: "syscall_pidfd",
+} as const satisfies Record<string, SymbolName>;
+type Raw = keyof typeof RAW;
+
+/** Whether a call of the table is made through `syscall(2)` always. */
+function isRaw(name: keyof Libc): name is Raw {
+  return Object.hasOwn(RAW, name);
+}
 
 // Syscall numbers. Those of the new mount API and openat2 are equal on
 // x86_64 and aarch64; statx's are not.
@@ -305,12 +316,9 @@ export async function pollWait(
 
 /** Binds a call of the table, the first time it is made. */
 function bindCall(name: keyof Libc): Libc[keyof Libc] {
-  if (
-    name === "openat2" || name === "pidfd_open" || name === "pidfd_send_signal" || name === "kill"
-  ) {
-    const raw = name as Raw;
-    bindSymbol(raw === "openat2" ? "syscall_openat2" : "syscall_pidfd", raw);
-    return THROUGH_SYSCALL[raw](bound as Symbols);
+  if (isRaw(name)) {
+    bindSymbol(RAW[name], name);
+    return THROUGH_SYSCALL[name](bound as Symbols);
   }
   bindSymbol(name, name);
   const own = bound[name];
@@ -325,10 +333,7 @@ const CALLS: readonly (keyof Libc)[] = [
   ...(Object.keys(SYMBOLS) as SymbolName[]).filter((name) =>
     !name.startsWith("syscall_") && name !== "__errno_location" && !APART.includes(name)
   ) as (keyof Libc)[],
-  "openat2",
-  "pidfd_open",
-  "pidfd_send_signal",
-  "kill",
+  ...Object.keys(RAW) as Raw[],
 ];
 
 /**

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { F_DUPFD_CLOEXEC, O_CLOEXEC } from "./constants.ts";
+import { F_DUPFD_CLOEXEC, O_CLOEXEC, SIGKILL } from "./constants.ts";
 import { check, cString } from "./call.ts";
 import { errnoView, libc } from "./libc.ts";
 import { MountError } from "./mount_error.ts";
@@ -19,7 +19,6 @@ import { MountError } from "./mount_error.ts";
 /** waitid(2): the id is a pid, or a pidfd. */
 const P_PID = 1;
 const P_PIDFD = 3;
-const SIGKILL = 9;
 /** waitid(2): wait for exits; do not block. */
 const WEXITED = 4;
 const WNOHANG = 1;

@@ -1,11 +1,10 @@
 /**
  * Typed wrappers of the Unix-socket calls: stream sockets that carry fds
- * (`SCM_RIGHTS`), the peer's credentials (`SO_PEERCRED`, `SO_PEERPIDFD`), a
- * wait for readiness on another thread (`poll`), and the nsfs ioctls that
- * take an argument. Every socket is close-on-exec and nonblocking; every fd
- * received is close-on-exec (`MSG_CMSG_CLOEXEC`). Each call reads errno at
- * once, in its argument list, as `syscalls.ts` does; `poll` runs on another
- * thread, so only its result is used.
+ * (`SCM_RIGHTS`), the peer's credentials (`SO_PEERCRED`, `SO_PEERPIDFD`),
+ * and the nsfs ioctls that take an argument. Every socket is close-on-exec
+ * and nonblocking; every fd received is close-on-exec (`MSG_CMSG_CLOEXEC`).
+ * Each call reads errno at once, in its argument list, as `syscalls.ts`
+ * does. A wait for readiness is `waitFor` in `poll.ts`.
  *
  * @module
  */
@@ -337,8 +336,6 @@ export function peerPidfd(fd: number): number {
   const code = errnoView[0];
   return code === ENOPROTOOPT ? -1 : fail("getsockopt(SO_PEERPIDFD)", code);
 }
-
-export { POLLIN, POLLOUT, waitFor } from "./poll.ts";
 
 /**
  * An nsfs ioctl that fills a `u32` (`NS_GET_OWNER_UID`) or returns an fd

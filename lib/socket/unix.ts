@@ -16,15 +16,13 @@ import {
   type PeerCredentials,
   peerCredentials,
   peerPidfd,
-  POLLIN,
-  POLLOUT,
   receiveBytes,
   sendBytes,
   shutdownBoth,
   unixSocket,
   unixSocketPair,
-  waitFor,
 } from "../../ffi/socket.ts";
+import { POLLIN, POLLOUT, waitFor } from "../../ffi/poll.ts";
 import { S_IFMT, S_IFSOCK } from "../../ffi/constants.ts";
 import { statOwner } from "../../ffi/owner.ts";
 import { OwnedFd } from "../fd.ts";

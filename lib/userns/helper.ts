@@ -23,7 +23,7 @@
  * @module
  */
 
-import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts";
+import { O_DIRECTORY, O_PATH, O_RDONLY, O_WRONLY, SIGKILL } from "../../ffi/constants.ts";
 import { errnoValue } from "../../ffi/errno.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { POLLIN, waitFor } from "../../ffi/poll.ts";
@@ -39,7 +39,6 @@ import type { Release, SpawnLimit } from "./spawn_limit.ts";
 
 const PING = ".";
 const ECHO_SIZE = 16;
-const SIGKILL = 9;
 
 /** How a helper ended: its exit status, and what it wrote to stderr. */
 export interface HelperEnd {
@@ -121,11 +120,6 @@ export class Helper {
   /** Whether it echoed from its new namespace. */
   get entered(): boolean {
     return this.#entered;
-  }
-
-  /** Whether it has exited and been reaped. */
-  get exited(): boolean {
-    return this.#status !== undefined;
   }
 
   /**

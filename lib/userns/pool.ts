@@ -35,9 +35,13 @@ export interface Slot {
  *
  * The pool fills at once, and refills after each get that took from it, on
  * a timer, and when a spawn permit it lacked is given back. It rests
- * (does not refill) after {@linkcode HelperPool.release}, after a helper
- * failed to start, until the next take or {@linkcode HelperPool.ready}: a helper that keeps
- * dying right after its start is not respawned in a loop.
+ * (does not refill) after {@linkcode HelperPool.release}, or after a helper
+ * failed to start, until the next take or {@linkcode HelperPool.ready}: a
+ * helper that keeps dying right after its start is not respawned in a loop.
+ * Nothing ends a helper while it is in the pool (the pool takes it out
+ * first), so every one there that echoed counts as idle. One that died since
+ * is found by the get that takes it: it still serves it, through the
+ * namespace and maps it opened while it waited, or the get spawns afresh.
  */
 export class HelperPool {
   /** How many helpers it keeps. */
@@ -70,7 +74,7 @@ export class HelperPool {
   /** How many helpers wait idle in their namespaces now. */
   get idle(): number {
     let n = 0;
-    for (const { helper } of this.#slots) if (helper.entered && !helper.exited) n++;
+    for (const { helper } of this.#slots) if (helper.entered) n++;
     return n;
   }
 
@@ -103,7 +107,7 @@ export class HelperPool {
    */
   take(): Slot | undefined {
     this.#wake();
-    let index = this.#slots.findIndex(({ helper }) => helper.entered && !helper.exited);
+    let index = this.#slots.findIndex(({ helper }) => helper.entered);
     if (index < 0) index = this.#slots.findIndex(({ helper }) => !helper.entered);
     if (index < 0) return undefined;
     const [slot] = this.#slots.splice(index, 1);
@@ -121,7 +125,7 @@ export class HelperPool {
    * caller spawns afresh, and reports the error, if any.
    */
   mapIdle(mapping: Mapping): OwnedFd | "none" | "failed" {
-    const index = this.#slots.findIndex(({ helper }) => helper.entered && !helper.exited);
+    const index = this.#slots.findIndex(({ helper }) => helper.entered);
     if (index < 0) return "none";
     this.#wake();
     const { helper } = this.#slots.splice(index, 1)[0];

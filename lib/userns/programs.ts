@@ -16,7 +16,7 @@
  * @module
  */
 
-import { O_PATH } from "../../ffi/constants.ts";
+import { O_PATH, SIGKILL } from "../../ffi/constants.ts";
 import { MountError } from "../../ffi/mount_error.ts";
 import { PermissionError } from "../../ffi/permission_error.ts";
 import { POLLIN, waitFor } from "../../ffi/poll.ts";
@@ -31,8 +31,6 @@ import {
   spawn,
 } from "../../ffi/process.ts";
 import { close, open } from "../../ffi/syscalls.ts";
-
-const SIGKILL = 9;
 
 /** Where programs are looked for before `PATH`, in order. */
 export const SYSTEM_DIRS: readonly string[] = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
@@ -273,8 +271,7 @@ export async function run(program: Program, args: string[]): Promise<RunResult> 
     let status: ExitStatus | undefined;
     while ((status = reap(child.pidfd)) === undefined) await waitFor(child.pidfd, POLLIN, -1);
     if (failed !== undefined) throw failed.reason;
-    const text = new TextDecoder().decode(concat(stderr)).trim();
-    return { status, stdout: concat(stdout), stderr: text };
+    return { status, stdout: concat(stdout), stderr: trimmedText(stderr) };
   } finally {
     for (const fd of [child.stdout, child.stderr, child.pidfd]) close(fd);
   }
@@ -297,6 +294,11 @@ export function drainText(fd: number): string {
   } catch {
     // What was read is all there is.
   }
+  return trimmedText(chunks);
+}
+
+/** The chunks, as text, trimmed. */
+function trimmedText(chunks: Uint8Array[]): string {
   return new TextDecoder().decode(concat(chunks)).trim();
 }
 
