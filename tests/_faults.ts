@@ -66,6 +66,16 @@ export interface SpawnHooks {
   after?(pid: number, command: string): void;
 }
 
+/**
+ * A C string a call was given, as text: its bytes up to the NUL.
+ *
+ * @param bytes The call's argument.
+ * @returns The text.
+ */
+export function cText(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
+}
+
 /** The C strings of a NULL-terminated argv. */
 function readArgv(argv: Uint8Array): string[] {
   const strings: string[] = [];
@@ -83,8 +93,7 @@ function hookedSpawn(
   hooks: SpawnHooks,
 ): (...args: unknown[]) => unknown {
   return (...args: unknown[]): unknown => {
-    const path = args[1] as Uint8Array;
-    const command = new TextDecoder().decode(path.subarray(0, path.indexOf(0)));
+    const command = cText(args[1] as Uint8Array);
     hooks.before?.(command, readArgv(args[4] as Uint8Array).slice(1));
     const result = real(...args);
     if (result === 0) hooks.after?.(new Int32Array((args[0] as Uint8Array).buffer)[0], command);

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setFaultHook, setSpawnHooks, type SpawnHooks } from "./_faults.ts";
+import { cText, setFaultHook, setSpawnHooks, type SpawnHooks } from "./_faults.ts";
 
 export type { SpawnHooks };
 
@@ -32,6 +32,17 @@ export async function withSpawnHooks<T>(hooks: SpawnHooks, fn: () => Promise<T>)
   } finally {
     setSpawnHooks(undefined);
   }
+}
+
+/**
+ * Whether a process has exited and waits, a zombie, to be reaped.
+ *
+ * @param pid The process.
+ * @returns Whether it is a zombie.
+ */
+export function zombie(pid: number): boolean {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
 }
 
 /**
@@ -62,10 +73,7 @@ export async function whenHelperReady<T>(
   let done = false;
   setFaultHook((_op, { symbol, args }) => {
     if (done || pid === 0 || symbol !== "openat") return undefined;
-    const path = args[1] as Uint8Array;
-    if (new TextDecoder().decode(path.subarray(0, path.indexOf(0))) !== "setgroups") {
-      return undefined;
-    }
+    if (cText(args[1] as Uint8Array) !== "setgroups") return undefined;
     done = true;
     action(pid);
     return undefined;

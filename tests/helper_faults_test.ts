@@ -11,16 +11,10 @@ import { fileURLToPath } from "node:url";
 import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, MountError } from "../mod.ts";
-import { namespaceMaps, whenHelperReady } from "./_process.ts";
+import { namespaceMaps, whenHelperReady, zombie } from "./_process.ts";
 import { NO_ID_RANGE, skipUnless } from "./_env.ts";
 import { leavesNothing } from "./_leaks.ts";
 import { simpleMapping } from "./_mappings.ts";
-
-/** Whether a process has exited and waits, a zombie, to be reaped. */
-function zombie(pid: number): boolean {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-}
 
 Deno.test({
   ...skipUnless("a helper that dies after it is ready, before its maps are written", NO_ID_RANGE),

@@ -8,16 +8,10 @@ import assert from "node:assert/strict";
 import { errnoValue } from "../ffi/errno.ts";
 import { setFaultHook } from "./_faults.ts";
 import { Handles, MountError } from "../mod.ts";
-import { countOps, namespaceMaps, spawns, until, withSpawnHooks } from "./_process.ts";
+import { countOps, namespaceMaps, spawns, until, withSpawnHooks, zombie } from "./_process.ts";
 import { MODE, NO_ID_RANGE, skipUnless } from "./_env.ts";
 import { childPids, leavesNothing } from "./_leaks.ts";
 import { BASE, refusedMap, simpleMapping } from "./_mappings.ts";
-
-/** Whether a process has exited and waits, a zombie, to be reaped. */
-function zombie(pid: number): boolean {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-}
 
 Deno.test({
   ...skipUnless(

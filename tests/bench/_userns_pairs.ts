@@ -114,6 +114,13 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
     name: "bare spawn of the helper (unshare --user cat), mapped by hand",
     fn: () => bareHelper(),
   };
+  const newMappingGet: Side = {
+    name: "Handles.get (new mapping) + close",
+    fn: async () => {
+      using fresh = new Handles();
+      (await fresh.get(freshMapping())).close();
+    },
+  };
   const commandSpawn: Side = {
     name: "bare Deno.Command spawn of the helper",
     fn: commandHelper,
@@ -204,13 +211,7 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
       },
       {
         operation: "new-mapping `Handles.get`, no pool",
-        library: {
-          name: "Handles.get (new mapping) + close",
-          fn: async () => {
-            using fresh = new Handles();
-            (await fresh.get(freshMapping())).close();
-          },
-        },
+        library: newMappingGet,
         baseline: bareSpawn,
         floor: usernsFloor,
         targets: [{ kind: "ratio", max: 1.05 }],
@@ -220,13 +221,7 @@ export async function usernsBench(floor?: CFloor): Promise<Bench> {
       },
       {
         operation: "the same, against a bare `Deno.Command` spawn (context)",
-        library: {
-          name: "Handles.get (new mapping) + close",
-          fn: async () => {
-            using fresh = new Handles();
-            (await fresh.get(freshMapping())).close();
-          },
-        },
+        library: newMappingGet,
         baseline: commandSpawn,
         floor: usernsFloor,
         targets: [],
